@@ -1,0 +1,1 @@
+# Quota service: database and service helpers.
