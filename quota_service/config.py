@@ -1,0 +1,133 @@
+"""Service settings: one YAML file plus environment variables (secrets only from the environment).
+
+Precedence: environment (`NEXUS_QUOTA_*`) > the YAML file named by `NEXUS_QUOTA_CONFIG` > defaults.
+Unknown keys are errors, not silent defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class ConfigError(ValueError):
+    """Settings could not be loaded; the message names the bad key."""
+
+
+class ArchiveSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = "nexus-home-archive"
+    prefix: str = "archive/"
+    storage_class: str = "GLACIER_IR"
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str | None = None
+    port: int = 25
+    sender: str = "nexus-quota@localhost"
+    starttls: bool = False
+    username: str | None = None
+    # The password comes only from NEXUS_QUOTA_SMTP__PASSWORD.
+    password: SecretStr | None = None
+    # Recipient address template; {username} is replaced.
+    recipient_template: str = "{username}@localhost"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NEXUS_QUOTA_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    # Secret: from the environment (NEXUS_QUOTA_DATABASE_URL).
+    database_url: str = "sqlite:///./.state/quota/quota.sqlite"
+    policy_path: Path | None = Field(
+        default=None, description="tier policy YAML; the packaged default when unset"
+    )
+    base_path: str = Field(
+        default_factory=lambda: os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/quota/")
+    )
+    public_url: str = Field(default="", description="external hub URL, for links in e-mails")
+    hub_api_url: str = Field(
+        default_factory=lambda: os.environ.get(
+            "JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"
+        )
+    )
+    # Secret: the service's own hub API token.
+    hub_api_token: SecretStr | None = Field(
+        default_factory=lambda: (
+            SecretStr(os.environ["JUPYTERHUB_API_TOKEN"])
+            if os.environ.get("JUPYTERHUB_API_TOKEN")
+            else None
+        )
+    )
+    oauth_client_id: str = Field(
+        default_factory=lambda: os.environ.get("JUPYTERHUB_CLIENT_ID", "service-quota")
+    )
+    # Secret: signs session cookies of the web pages.
+    session_secret: SecretStr | None = None
+    token_cache_seconds: float = 30.0
+    bind_host: str = "127.0.0.1"
+    bind_port: int = 10101
+    storage_root: Path = Path("./.state/homes")
+    scratch_root: Path | None = None
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    fail_on_stale_schema: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("NEXUS_QUOTA_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning validation errors into one readable ConfigError."""
+    config_file = os.environ.get("NEXUS_QUOTA_CONFIG")
+    if config_file:
+        try:
+            data = yaml.safe_load(Path(config_file).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read NEXUS_QUOTA_CONFIG={config_file}: {exc}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of settings")
+        for secret in ("database_url", "hub_api_token", "session_secret"):
+            if data and secret in data:
+                raise ConfigError(
+                    f"{config_file}: {secret!r} is a secret; set NEXUS_QUOTA_{secret.upper()} "
+                    "in the environment instead"
+                )
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = ["invalid quota service settings:"]
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("\n".join(lines)) from None

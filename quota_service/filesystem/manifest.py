@@ -1,0 +1,326 @@
+"""Purge manifests: one JSON-lines file per user and area, streamed in and out.
+
+Line 1 is the header (who, which root, why, when the run may act). Every later line is one entry:
+a path relative to the user's root, what it was when planned (size, times, device, inode, mode,
+owner, link count), the action and, for archives, the object key.
+
+Paths are bytes. JSON carries them as base64 (``path_b64``) plus a human-readable ``display``
+form (invalid UTF-8 shown as ``\\xNN``) that is never used to find a file. Reading a manifest
+validates each path: relative, no empty, ``.`` or ``..`` component, no NUL. A tampered manifest
+therefore cannot name anything outside the root.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote_from_bytes
+
+MANIFEST_VERSION = 1
+
+# Actions
+DELETE = "delete"
+ARCHIVE = "archive"
+RMDIR = "rmdir"
+ACTIONS = (DELETE, ARCHIVE, RMDIR)
+
+# Reasons
+SCRATCH_RETENTION = "scratch-retention"
+HOME_INACTIVE = "home-inactive"
+HOME_ALLOCATION_ENDED = "home-allocation-ended"
+OVER_QUOTA_LRU = "over-quota-lru"
+REASONS = (SCRATCH_RETENTION, HOME_INACTIVE, HOME_ALLOCATION_ENDED, OVER_QUOTA_LRU)
+
+MAX_KEY_BYTES = 1024
+
+
+class ManifestError(ValueError):
+    """A manifest line is malformed or names a path that is not safely inside the root."""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"), validate=True)
+
+
+def display(path: bytes) -> str:
+    """A readable form of a byte path for people (never for finding the file)."""
+    return path.decode("utf-8", "backslashreplace")
+
+
+def check_rel_path(path: bytes) -> tuple[bytes, ...]:
+    """Split a relative path into components, refusing anything that could leave the root."""
+    if not path or path.startswith(b"/") or b"\0" in path:
+        raise ManifestError(f"unsafe path {display(path)!r}")
+    parts = tuple(path.split(b"/"))
+    for part in parts:
+        if part in (b"", b".", b".."):
+            raise ManifestError(f"unsafe path {display(path)!r}")
+    return parts
+
+
+def new_run_id(now_ns: int | None = None) -> str:
+    t = time.gmtime((now_ns if now_ns is not None else time.time_ns()) // 1_000_000_000)
+    return time.strftime("%Y%m%dT%H%M%SZ", t) + "-" + secrets.token_hex(3)
+
+
+def archive_key(prefix: str, user: str, run_id: str, path: bytes) -> str:
+    """An S3 key for `path` that is reversible, printable ASCII, and at most 1,024 bytes.
+
+    Bytes outside ``[A-Za-z0-9_.~/-]`` are percent-encoded; a path too long for a key is named
+    by its SHA-256 under ``_long/`` instead (the manifest keeps the path either way).
+    """
+    base = f"{prefix}{user}/{run_id}/"
+    key = base + "f/" + quote_from_bytes(path, safe="/")
+    if len(key.encode()) <= MAX_KEY_BYTES:
+        return key
+    return base + "_long/" + hashlib.sha256(path).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    run_id: str
+    user: str
+    area: str
+    root: bytes
+    root_dev: int
+    root_ino: int
+    root_uid: int
+    reason: str
+    created_ns: int
+    # The executor refuses to act before this time (the notice lead time).
+    not_before_ns: int = 0
+    bucket: str | None = None
+    storage_class: str | None = None
+    version: int = MANIFEST_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "header",
+            "version": self.version,
+            "run_id": self.run_id,
+            "user": self.user,
+            "area": self.area,
+            "root_b64": b64(self.root),
+            "root": display(self.root),
+            "root_dev": self.root_dev,
+            "root_ino": self.root_ino,
+            "root_uid": self.root_uid,
+            "reason": self.reason,
+            "created_ns": self.created_ns,
+            "not_before_ns": self.not_before_ns,
+            "bucket": self.bucket,
+            "storage_class": self.storage_class,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Header:
+        if d.get("kind") != "header" or d.get("version") != MANIFEST_VERSION:
+            raise ManifestError("not a version 1 manifest header")
+        if d["reason"] not in REASONS:
+            raise ManifestError(f"unknown reason {d['reason']!r}")
+        return cls(
+            run_id=str(d["run_id"]),
+            user=str(d["user"]),
+            area=str(d["area"]),
+            root=unb64(d["root_b64"]),
+            root_dev=int(d["root_dev"]),
+            root_ino=int(d["root_ino"]),
+            root_uid=int(d["root_uid"]),
+            reason=str(d["reason"]),
+            created_ns=int(d["created_ns"]),
+            not_before_ns=int(d["not_before_ns"]),
+            bucket=d.get("bucket"),
+            storage_class=d.get("storage_class"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    path: bytes
+    kind: str  # file | symlink | dir
+    action: str
+    size: int
+    atime_ns: int
+    mtime_ns: int
+    ctime_ns: int
+    dev: int
+    ino: int
+    mode: int
+    uid: int
+    gid: int
+    nlink: int
+    archive_key: str | None = None
+    link_target: bytes | None = None
+    parts: tuple[bytes, ...] = field(default=(), compare=False, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "kind": "entry",
+            "seq": self.seq,
+            "path_b64": b64(self.path),
+            "display": display(self.path),
+            "type": self.kind,
+            "action": self.action,
+            "size": self.size,
+            "atime_ns": self.atime_ns,
+            "mtime_ns": self.mtime_ns,
+            "ctime_ns": self.ctime_ns,
+            "dev": self.dev,
+            "ino": self.ino,
+            "mode": self.mode,
+            "uid": self.uid,
+            "gid": self.gid,
+            "nlink": self.nlink,
+        }
+        if self.archive_key is not None:
+            d["archive_key"] = self.archive_key
+        if self.link_target is not None:
+            d["link_target_b64"] = b64(self.link_target)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Entry:
+        if d.get("kind") != "entry":
+            raise ManifestError("not a manifest entry")
+        path = unb64(d["path_b64"])
+        parts = check_rel_path(path)
+        action = d["action"]
+        if action not in ACTIONS:
+            raise ManifestError(f"unknown action {action!r}")
+        target = d.get("link_target_b64")
+        return cls(
+            seq=int(d["seq"]),
+            path=path,
+            kind=str(d["type"]),
+            action=action,
+            size=int(d["size"]),
+            atime_ns=int(d["atime_ns"]),
+            mtime_ns=int(d["mtime_ns"]),
+            ctime_ns=int(d["ctime_ns"]),
+            dev=int(d["dev"]),
+            ino=int(d["ino"]),
+            mode=int(d["mode"]),
+            uid=int(d["uid"]),
+            gid=int(d["gid"]),
+            nlink=int(d["nlink"]),
+            archive_key=d.get("archive_key"),
+            link_target=unb64(target) if target is not None else None,
+            parts=parts,
+        )
+
+    @classmethod
+    def from_stat(
+        cls,
+        seq: int,
+        path: bytes,
+        kind: str,
+        action: str,
+        st: os.stat_result,
+        archive_key: str | None = None,
+        link_target: bytes | None = None,
+    ) -> Entry:
+        return cls(
+            seq=seq,
+            path=path,
+            kind=kind,
+            action=action,
+            size=st.st_size,
+            atime_ns=st.st_atime_ns,
+            mtime_ns=st.st_mtime_ns,
+            ctime_ns=st.st_ctime_ns,
+            dev=st.st_dev,
+            ino=st.st_ino,
+            mode=st.st_mode,
+            uid=st.st_uid,
+            gid=st.st_gid,
+            nlink=st.st_nlink,
+            archive_key=archive_key,
+            link_target=link_target,
+            parts=check_rel_path(path),
+        )
+
+    def with_seq(self, seq: int) -> Entry:
+        return replace(self, seq=seq)
+
+
+def _dump(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True) + "\n"
+
+
+class ManifestWriter:
+    """Write a manifest atomically: to ``NAME.tmp``, fsync, then rename over ``NAME``."""
+
+    def __init__(self, path: Path, header: Header) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = self.tmp.open("w", encoding="ascii")
+        self._fh.write(_dump(header.to_json()))
+        self.header = header
+        self.count = 0
+        self.bytes = 0
+
+    def add(self, entry: Entry) -> None:
+        self._fh.write(_dump(entry.to_json()))
+        self.count += 1
+        if entry.kind == "file":
+            self.bytes += entry.size
+
+    def close(self) -> Path:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self.tmp, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return self.path
+
+    def abort(self) -> None:
+        self._fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def write_manifest(path: Path, header: Header, entries: Iterable[Entry]) -> Path:
+    w = ManifestWriter(path, header)
+    try:
+        for e in entries:
+            w.add(e)
+    except BaseException:
+        w.abort()
+        raise
+    return w.close()
+
+
+def read_header(path: Path) -> Header:
+    with path.open(encoding="ascii") as fh:
+        first = fh.readline()
+    try:
+        return Header.from_json(json.loads(first))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ManifestError(f"{path}: bad header: {exc}") from None
+
+
+def read_entries(path: Path) -> Iterator[Entry]:
+    with path.open(encoding="ascii") as fh:
+        fh.readline()
+        for lineno, line in enumerate(fh, start=2):
+            try:
+                yield Entry.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ManifestError(f"{path}:{lineno}: {exc}") from None

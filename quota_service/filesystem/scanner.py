@@ -1,0 +1,224 @@
+"""The usage scanner: every user's home and scratch, walked in parallel, in constant memory.
+
+Each *target* (one user's home or scratch directory) is walked by ``walk.walk`` in a worker
+process (the GIL would serialise threads: the work is Python per entry, not I/O wait). A worker
+returns only a small ``RootUsage``; no list of files is ever built. Usage is counted the way
+``du`` counts it: allocated bytes are ``st_blocks * 512`` of every entry, directories included,
+and a file with several hard links inside the same root is counted once. The apparent size
+(``st_size`` of files) is recorded beside it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .walk import WalkIssue, WalkReport, open_dir, rel_join, walk_dirs
+
+HOME = "home"
+SCRATCH = "scratch"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanTarget:
+    user: str
+    area: str  # HOME or SCRATCH
+    path: bytes
+
+
+@dataclass(slots=True)
+class RootUsage:
+    """What one target holds. Times are nanoseconds since the epoch (0 when there are no files)."""
+
+    user: str
+    area: str
+    path: bytes
+    bytes_allocated: int = 0
+    bytes_apparent: int = 0
+    files: int = 0
+    dirs: int = 0
+    newest_atime_ns: int = 0
+    newest_mtime_ns: int = 0
+    owner_uid: int = -1
+    issues: int = 0
+    unreadable: int = 0
+    mounts_skipped: int = 0
+    issue_samples: list[tuple[bytes, str]] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = os.fsdecode(self.path)
+        data["issue_samples"] = [
+            (p.decode("utf-8", "backslashreplace"), r) for p, r in self.issue_samples
+        ]
+        return data
+
+
+class _Tally:
+    """The scanner's per-directory visitor: sums one directory's entries into counters."""
+
+    __slots__ = ("allocated", "apparent", "dirs", "files", "newest_a", "newest_m", "report", "seen")
+
+    def __init__(self, report: WalkReport) -> None:
+        self.allocated = 0
+        self.apparent = 0
+        self.files = 0
+        self.dirs = 0
+        self.newest_a = 0
+        self.newest_m = 0
+        self.seen: set[int] = set()
+        self.report = report
+
+    def __call__(self, fd: int, rel: str, dev: int) -> list[tuple[str, int]]:
+        subdirs: list[tuple[str, int]] = []
+        allocated = apparent = files = dirs = 0
+        newest_a = self.newest_a
+        newest_m = self.newest_m
+        seen = self.seen
+        s_isdir = stat.S_ISDIR
+        lstat = os.stat
+        # listdir + fstatat is ~10% cheaper per entry than scandir's DirEntry objects.
+        for name in os.listdir(fd):
+            try:
+                st = lstat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if s_isdir(st.st_mode):
+                if st.st_dev != dev:
+                    self.report.add(WalkIssue(os.fsencode(rel_join(rel, name)), "mount point"))
+                    continue
+                subdirs.append((name, st.st_ino))
+                dirs += 1
+                allocated += st.st_blocks
+                continue
+            files += 1
+            if st.st_nlink > 1:
+                if st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+            allocated += st.st_blocks
+            apparent += st.st_size
+            if st.st_atime_ns > newest_a:
+                newest_a = st.st_atime_ns
+            if st.st_mtime_ns > newest_m:
+                newest_m = st.st_mtime_ns
+        self.allocated += allocated * 512
+        self.apparent += apparent
+        self.files += files
+        self.dirs += dirs
+        self.newest_a = newest_a
+        self.newest_m = newest_m
+        return subdirs
+
+
+def scan_root(target: ScanTarget, sample_issues: int = 20) -> RootUsage:
+    """Walk one target and sum its usage. Never raises for file-system trouble: sets `error`."""
+    started = time.perf_counter()
+    usage = RootUsage(target.user, target.area, target.path)
+    report = WalkReport(keep=sample_issues)
+    tally = _Tally(report)
+    try:
+        root_st = walk_dirs(target.path, tally, report)
+    except OSError as exc:
+        usage.error = f"{exc.strerror or exc}"
+        return usage
+    usage.owner_uid = root_st.st_uid
+    usage.bytes_allocated = tally.allocated + root_st.st_blocks * 512
+    usage.bytes_apparent = tally.apparent
+    usage.files = tally.files
+    usage.dirs = tally.dirs
+    usage.newest_atime_ns = tally.newest_a
+    usage.newest_mtime_ns = tally.newest_m
+    usage.issues = report.count
+    usage.unreadable = report.unreadable
+    usage.mounts_skipped = report.mounts_skipped
+    usage.issue_samples = [(i.path, i.reason) for i in report.issues]
+    usage.seconds = time.perf_counter() - started
+    return usage
+
+
+def discover_targets(home_root: bytes | str, scratch_root: bytes | str | None) -> list[ScanTarget]:
+    """One target per user directory directly under each root (symlinks are never targets).
+
+    A name that is not valid UTF-8 is not a username the hub could have made; it is skipped.
+    """
+    targets: list[ScanTarget] = []
+    areas: list[tuple[str, bytes]] = [(HOME, os.fsencode(home_root))]
+    if scratch_root is not None:
+        areas.append((SCRATCH, os.fsencode(scratch_root)))
+    for area, root in areas:
+        try:
+            fd = open_dir(root)
+        except FileNotFoundError:
+            continue
+        try:
+            with os.scandir(fd) as it:
+                for entry in it:
+                    if not entry.is_dir(follow_symlinks=False):
+                        continue
+                    raw = os.fsencode(entry.name)
+                    try:
+                        user = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        continue
+                    targets.append(ScanTarget(user, area, os.path.join(root, raw)))
+        finally:
+            os.close(fd)
+    targets.sort(key=lambda t: (t.user, t.area))
+    return targets
+
+
+def scan_targets(
+    targets: Iterable[ScanTarget],
+    workers: int | None = None,
+    progress: Callable[[RootUsage], None] | None = None,
+) -> Iterator[RootUsage]:
+    """Scan targets with `workers` processes (default: one per CPU), yielding as each finishes."""
+    todo = list(targets)
+    n = workers or os.cpu_count() or 1
+    if n <= 1 or len(todo) <= 1:
+        for t in todo:
+            usage = scan_root(t)
+            if progress:
+                progress(usage)
+            yield usage
+        return
+    # Largest-first would need sizes we do not know yet; chunksize 1 keeps the workers balanced.
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(min(n, len(todo))) as pool:
+        for usage in pool.imap_unordered(scan_root, todo, chunksize=1):
+            if progress:
+                progress(usage)
+            yield usage
+
+
+@dataclass(frozen=True, slots=True)
+class UserTotals:
+    user: str
+    home: RootUsage | None
+    scratch: RootUsage | None
+
+    @property
+    def home_bytes(self) -> int:
+        return self.home.bytes_allocated if self.home else 0
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.scratch.bytes_allocated if self.scratch else 0
+
+
+def by_user(results: Iterable[RootUsage]) -> dict[str, UserTotals]:
+    homes: dict[str, RootUsage] = {}
+    scratches: dict[str, RootUsage] = {}
+    for r in results:
+        (homes if r.area == HOME else scratches)[r.user] = r
+    return {
+        u: UserTotals(u, homes.get(u), scratches.get(u)) for u in sorted({*homes, *scratches})
+    }

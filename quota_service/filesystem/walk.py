@@ -1,0 +1,251 @@
+"""A safe directory walker: directory file descriptors, no symlinks, one file system.
+
+The walk opens the root with ``O_NOFOLLOW | O_DIRECTORY`` and every subdirectory relative to its
+parent's descriptor, again with ``O_NOFOLLOW``, checking that the directory it opened is the one it
+saw (same ``st_dev`` and ``st_ino``) and that it sits on the root's file system. It never resolves a
+path from ``/`` again, so a directory swapped for a symlink mid-walk is refused by the kernel.
+
+Names are handled as the kernel gives them. Internally they are ``str`` in Python's
+*surrogateescape* file-system encoding (what ``os.scandir`` on a descriptor returns), which maps
+every byte string one-to-one; at the module boundary they become ``bytes`` (``os.fsencode``).
+
+Memory: the walk is depth first and keeps, per level of the current path, one open descriptor and
+the names of the subdirectories still to visit there, never a list of the whole tree.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NOATIME keeps the job from updating directory access times; the kernel allows it only to the
+# owner or CAP_FOWNER, so it is tried first and dropped on EPERM.
+NOATIME = getattr(os, "O_NOATIME", 0)
+
+# Kinds of entries the walk yields.
+FILE = "file"
+DIR = "dir"
+SYMLINK = "symlink"
+OTHER = "other"
+
+
+class UnsafePathError(OSError):
+    """A path component is not what it must be: a symlink, another file system, or it changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalkIssue:
+    """Something the walk could not enter or chose not to, with the path relative to the root."""
+
+    path: bytes
+    reason: str
+    errno: int = 0
+
+
+@dataclass
+class WalkReport:
+    """Issues met during a walk: counted in full, the first `keep` kept for reports."""
+
+    keep: int = 100
+    count: int = 0
+    unreadable: int = 0
+    mounts_skipped: int = 0
+    issues: list[WalkIssue] = field(default_factory=list)
+
+    def add(self, issue: WalkIssue) -> None:
+        self.count += 1
+        if issue.reason == "mount point":
+            self.mounts_skipped += 1
+        elif issue.errno in (errno.EACCES, errno.EPERM):
+            self.unreadable += 1
+        if len(self.issues) < self.keep:
+            self.issues.append(issue)
+
+
+def open_dir(path: bytes | str, dir_fd: int | None = None) -> int:
+    """Open a directory without following a symlink in its last component (O_NOATIME if allowed)."""
+    if NOATIME:
+        try:
+            return os.open(path, DIR_FLAGS | NOATIME, dir_fd=dir_fd)
+        except PermissionError:
+            pass
+    return os.open(path, DIR_FLAGS, dir_fd=dir_fd)
+
+
+def open_subdir(parent_fd: int, name: str | bytes, dev: int, expect_ino: int | None = None) -> int:
+    """Open `name` under `parent_fd` as a directory on file system `dev`, or raise.
+
+    Raises ``UnsafePathError`` when the entry is a symlink (ELOOP from O_NOFOLLOW) or not a
+    directory, lives on another file system, or is not the inode `expect_ino` seen earlier.
+    """
+    try:
+        fd = open_dir(name, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafePathError(exc.errno, "not a directory (symlink or file)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if st.st_dev != dev:
+            raise UnsafePathError(errno.EXDEV, "on another file system")
+        if expect_ino is not None and st.st_ino != expect_ino:
+            raise UnsafePathError(errno.ESTALE, "changed since it was listed")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def kind_of(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return FILE
+    if stat.S_ISDIR(mode):
+        return DIR
+    if stat.S_ISLNK(mode):
+        return SYMLINK
+    return OTHER
+
+
+def rel_join(rel: str, name: str) -> str:
+    return f"{rel}/{name}" if rel else name
+
+
+def walk(
+    root: bytes | str,
+    report: WalkReport | None = None,
+    *,
+    include_dirs: bool = True,
+    on_enter: Callable[[str], None] | None = None,
+) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Yield ``(rel_dir, name, lstat)`` for every entry under `root` (the root itself excluded).
+
+    `rel_dir` and `name` are surrogateescape ``str``; ``os.fsencode(rel_join(rel_dir, name))`` is
+    the exact byte path relative to the root. Directories are yielded (when `include_dirs`) before
+    their contents. Mount points and symlinks are yielded as entries but never entered.
+    Unreadable or vanished directories are recorded in `report` and skipped.
+    Raises OSError only when the root itself cannot be opened.
+    """
+    rep = report if report is not None else WalkReport()
+    root_fd = open_dir(root)
+    # Each frame: (fd, rel path, subdirectories still to enter as (name, ino)).
+    stack: list[tuple[int, str, list[tuple[str, int]]]] = []
+    try:
+        dev = os.fstat(root_fd).st_dev
+        subdirs = yield from _list(root_fd, "", dev, rep, include_dirs)
+        stack.append((root_fd, "", subdirs))
+        while stack:
+            fd, rel, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                if fd != root_fd:
+                    os.close(fd)
+                continue
+            name, ino = pending.pop()
+            child_rel = rel_join(rel, name)
+            try:
+                cfd = open_subdir(fd, name, dev, ino)
+            except OSError as exc:
+                rep.add(WalkIssue(os.fsencode(child_rel), exc.strerror or str(exc), exc.errno or 0))
+                continue
+            if on_enter is not None:
+                on_enter(child_rel)
+            try:
+                child_pending = yield from _list(cfd, child_rel, dev, rep, include_dirs)
+            except BaseException:
+                os.close(cfd)
+                raise
+            stack.append((cfd, child_rel, child_pending))
+    finally:
+        for fd, _, _ in stack:
+            if fd != root_fd:
+                os.close(fd)
+        os.close(root_fd)
+
+
+def walk_dirs(
+    root: bytes | str,
+    visit: Callable[[int, str, int], list[tuple[str, int]]],
+    report: WalkReport,
+) -> os.stat_result:
+    """Drive `visit(fd, rel_dir, dev)` over every directory under `root`, depth first.
+
+    The same traversal as ``walk`` for callers that handle a whole directory at a time (the
+    scanner's hot loop): `visit` lists the directory at `fd` and returns its subdirectories on
+    `dev` as ``(name, ino)``; this function opens each safely (``open_subdir``) and recurses.
+    Returns the root's ``fstat``. Raises OSError only when the root cannot be opened.
+    """
+    root_fd = open_dir(root)
+    stack: list[tuple[int, str, list[tuple[str, int]]]] = []
+    try:
+        root_st = os.fstat(root_fd)
+        dev = root_st.st_dev
+        stack.append((root_fd, "", _visit(visit, root_fd, "", dev, report)))
+        while stack:
+            fd, rel, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                if fd != root_fd:
+                    os.close(fd)
+                continue
+            name, ino = pending.pop()
+            child_rel = rel_join(rel, name)
+            try:
+                cfd = open_subdir(fd, name, dev, ino)
+            except OSError as exc:
+                report.add(
+                    WalkIssue(os.fsencode(child_rel), exc.strerror or str(exc), exc.errno or 0)
+                )
+                continue
+            stack.append((cfd, child_rel, []))
+            stack[-1] = (cfd, child_rel, _visit(visit, cfd, child_rel, dev, report))
+    finally:
+        for fd, _, _ in stack:
+            if fd != root_fd:
+                os.close(fd)
+        os.close(root_fd)
+    return root_st
+
+
+def _visit(
+    visit: Callable[[int, str, int], list[tuple[str, int]]],
+    fd: int,
+    rel: str,
+    dev: int,
+    report: WalkReport,
+) -> list[tuple[str, int]]:
+    try:
+        return visit(fd, rel, dev)
+    except OSError as exc:
+        report.add(WalkIssue(os.fsencode(rel), exc.strerror or str(exc), exc.errno or 0))
+        return []
+
+
+def _list(
+    fd: int, rel: str, dev: int, rep: WalkReport, include_dirs: bool
+) -> Iterator[tuple[str, str, os.stat_result]]:
+    """List one directory; yield its entries; return its subdirectories on the same device."""
+    subdirs: list[tuple[str, int]] = []
+    try:
+        it = os.scandir(fd)
+    except OSError as exc:
+        rep.add(WalkIssue(os.fsencode(rel), exc.strerror or str(exc), exc.errno or 0))
+        return subdirs
+    with it:
+        for entry in it:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed while we listed
+            if stat.S_ISDIR(st.st_mode):
+                if st.st_dev != dev:
+                    rep.add(WalkIssue(os.fsencode(rel_join(rel, entry.name)), "mount point"))
+                    continue
+                subdirs.append((entry.name, st.st_ino))
+                if not include_dirs:
+                    continue
+            yield rel, entry.name, st
+    return subdirs

@@ -1,0 +1,306 @@
+"""Consortium pools: created by admins, split among members by the consortium's leads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..models.v1 import ConsortiumView, MemberView
+from ..policy import TierName
+from ..schema import (
+    Allocation,
+    AllocationKind,
+    AllocationStatus,
+    Consortium,
+    ConsortiumMember,
+    MemberRole,
+    User,
+)
+from . import ledger
+from .audit import AuditService
+from .base import ServiceContext
+from .users import UserService
+from .views import allocation_view
+
+
+class ConsortiumService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.users = UserService(ctx)
+        self.audit = AuditService(ctx)
+
+    def _get(self, consortium_id: int) -> Consortium:
+        consortium = self.ctx.session.get(Consortium, consortium_id)
+        if consortium is None or consortium.pool_id is None:
+            raise NotFound(f"no consortium {consortium_id}")
+        return consortium
+
+    def by_name(self, name: str) -> Consortium:
+        consortium = self.ctx.session.scalar(select(Consortium).where(Consortium.name == name))
+        if consortium is None:
+            raise NotFound(f"no consortium named {name!r}")
+        return consortium
+
+    def _pool(self, consortium: Consortium, *, lock: bool = False) -> Allocation:
+        query = select(Allocation).where(Allocation.id == consortium.pool_id)
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        pool = self.ctx.session.scalar(query)
+        assert pool is not None
+        return pool
+
+    def is_lead(self, username: str, consortium_id: int) -> bool:
+        return (
+            self.ctx.session.scalar(
+                select(ConsortiumMember.id)
+                .join(User, User.id == ConsortiumMember.user_id)
+                .where(
+                    User.username == username,
+                    ConsortiumMember.consortium_id == consortium_id,
+                    ConsortiumMember.role == MemberRole.lead,
+                )
+            )
+            is not None
+        )
+
+    def authorize_lead(self, username: str, consortium_id: int, *, admin: bool) -> None:
+        self._get(consortium_id)
+        if not admin and not self.is_lead(username, consortium_id):
+            raise PermissionDenied(
+                f"only the leads of consortium {consortium_id} (or an admin) can do this"
+            )
+
+    def create(
+        self,
+        actor: str,
+        *,
+        name: str,
+        proposal_ref: str | None,
+        cpu_hours: float,
+        home_quota_soft_gib: float,
+        home_quota_hard_gib: float,
+        term_days: int,
+        leads: list[str],
+        reason: str,
+    ) -> ConsortiumView:
+        if home_quota_soft_gib > home_quota_hard_gib:
+            raise InvalidInput("home_quota_soft_gib exceeds home_quota_hard_gib")
+        now = self.ctx.now()
+        consortium = Consortium(name=name, proposal_ref=proposal_ref, created_at=now)
+        try:
+            with self.ctx.session.begin_nested():
+                self.ctx.session.add(consortium)
+                self.ctx.session.flush()
+        except IntegrityError:
+            raise Conflict(f"a consortium named {name!r} exists", code="duplicate_name") from None
+        pool = Allocation(
+            kind=AllocationKind.pool,
+            tier=TierName.consortium.value,
+            status=AllocationStatus.active,
+            label=f"Consortium {name}",
+            owner_id=None,
+            consortium_id=consortium.id,
+            starts_at=now,
+            ends_at=now + timedelta(days=term_days),
+            cpu_hours_budget=cpu_hours,
+            home_quota_soft_gib=home_quota_soft_gib,
+            home_quota_hard_gib=home_quota_hard_gib,
+            cpu_hours_used=0.0,
+            period_started_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        self.ctx.session.add(pool)
+        self.ctx.session.flush()
+        consortium.pool_id = pool.id
+        for lead in leads:
+            self._add(consortium, pool, lead, MemberRole.lead, 0.0)
+        self.audit.record(
+            actor=actor,
+            action="consortium.create",
+            target_type="consortium",
+            target_id=consortium.id,
+            after={"name": name, "cpu_hours": cpu_hours, "leads": leads, "pool_id": pool.id},
+            reason=reason,
+        )
+        return self.view(consortium.id)
+
+    def _add(
+        self, consortium: Consortium, pool: Allocation, username: str, role: MemberRole, share: float
+    ) -> ConsortiumMember:
+        user = self.users.ensure(username)
+        existing = self.ctx.session.scalar(
+            select(ConsortiumMember).where(
+                ConsortiumMember.consortium_id == consortium.id,
+                ConsortiumMember.user_id == user.id,
+            )
+        )
+        if existing is not None:
+            raise Conflict(
+                f"{username} is already a {existing.role.value} of {consortium.name}",
+                code="already_member",
+            )
+        now = self.ctx.now()
+        sub = Allocation(
+            kind=AllocationKind.sub,
+            tier=TierName.consortium.value,
+            status=AllocationStatus.active,
+            label=f"Consortium {consortium.name} ({username})",
+            owner_id=user.id,
+            parent_id=pool.id,
+            consortium_id=consortium.id,
+            starts_at=pool.starts_at,
+            ends_at=pool.ends_at,
+            cpu_hours_budget=share,
+            cpu_hours_used=0.0,
+            period_started_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        self.ctx.session.add(sub)
+        self.ctx.session.flush()
+        member = ConsortiumMember(
+            consortium_id=consortium.id,
+            user_id=user.id,
+            role=role,
+            sub_allocation_id=sub.id,
+            created_at=now,
+        )
+        self.ctx.session.add(member)
+        self.ctx.session.flush()
+        return member
+
+    def _shares_total(self, pool: Allocation, excluding: int | None = None) -> float:
+        subs = self.ctx.session.scalars(
+            select(Allocation).where(
+                Allocation.parent_id == pool.id, Allocation.status != AllocationStatus.revoked
+            )
+        )
+        return sum((s.cpu_hours_budget or 0.0) for s in subs if s.id != excluding)
+
+    def _check_pool(self, pool: Allocation, new_share: float, excluding: int | None) -> None:
+        pool_budget = ledger.budget(self.ctx.policy, pool)
+        others = self._shares_total(pool, excluding)
+        if others + new_share > pool_budget + 1e-9:
+            raise Conflict(
+                f"the pool holds {pool_budget:g} CPU-hours and other members' shares total "
+                f"{others:g}, so this member can get at most {max(pool_budget - others, 0):g}",
+                code="pool_exceeded",
+            )
+
+    def add_member(
+        self, actor: str, consortium_id: int, username: str, role: str, share: float
+    ) -> ConsortiumView:
+        consortium = self._get(consortium_id)
+        pool = self._pool(consortium, lock=True)
+        self._check_pool(pool, share, None)
+        member = self._add(consortium, pool, username, MemberRole(role), share)
+        self.audit.record(
+            actor=actor,
+            action="consortium.add_member",
+            target_type="consortium",
+            target_id=consortium_id,
+            after={"username": username, "role": role, "cpu_hours_share": share},
+            reason=None,
+        )
+        del member
+        return self.view(consortium_id)
+
+    def _member(self, consortium: Consortium, username: str) -> tuple[ConsortiumMember, Allocation]:
+        row = self.ctx.session.execute(
+            select(ConsortiumMember, Allocation)
+            .join(User, User.id == ConsortiumMember.user_id)
+            .join(Allocation, Allocation.id == ConsortiumMember.sub_allocation_id)
+            .where(ConsortiumMember.consortium_id == consortium.id, User.username == username)
+        ).first()
+        if row is None:
+            raise NotFound(f"{username} is not a member of {consortium.name}")
+        return row[0], row[1]
+
+    def remove_member(self, actor: str, consortium_id: int, username: str) -> ConsortiumView:
+        consortium = self._get(consortium_id)
+        self._pool(consortium, lock=True)
+        member, sub = self._member(consortium, username)
+        before = {"username": username, "role": member.role.value, "share": sub.cpu_hours_budget}
+        if member.role == MemberRole.lead:
+            leads = self.ctx.session.scalars(
+                select(ConsortiumMember).where(
+                    ConsortiumMember.consortium_id == consortium.id,
+                    ConsortiumMember.role == MemberRole.lead,
+                )
+            ).all()
+            if len(leads) <= 1:
+                raise Conflict("a consortium keeps at least one lead", code="last_lead")
+        sub.status = AllocationStatus.revoked
+        sub.updated_at = self.ctx.now()
+        self.ctx.session.delete(member)
+        self.audit.record(
+            actor=actor,
+            action="consortium.remove_member",
+            target_type="consortium",
+            target_id=consortium_id,
+            before=before,
+            after=None,
+        )
+        return self.view(consortium_id)
+
+    def set_share(
+        self, actor: str, consortium_id: int, username: str, share: float
+    ) -> ConsortiumView:
+        consortium = self._get(consortium_id)
+        pool = self._pool(consortium, lock=True)
+        _, sub = self._member(consortium, username)
+        self._check_pool(pool, share, sub.id)
+        before = sub.cpu_hours_budget
+        sub.cpu_hours_budget = share
+        sub.updated_at = self.ctx.now()
+        self.audit.record(
+            actor=actor,
+            action="consortium.set_share",
+            target_type="consortium",
+            target_id=consortium_id,
+            before={"username": username, "cpu_hours_share": before},
+            after={"username": username, "cpu_hours_share": share},
+        )
+        return self.view(consortium_id)
+
+    def view(self, consortium_id: int) -> ConsortiumView:
+        consortium = self._get(consortium_id)
+        pool = self._pool(consortium)
+        rows = self.ctx.session.execute(
+            select(ConsortiumMember, User.username, Allocation)
+            .join(User, User.id == ConsortiumMember.user_id)
+            .join(Allocation, Allocation.id == ConsortiumMember.sub_allocation_id)
+            .where(ConsortiumMember.consortium_id == consortium.id)
+            .order_by(User.username)
+        ).all()
+        members = []
+        for member, username, sub in rows:
+            standing = ledger.standing(self.ctx.policy, sub, pool)
+            members.append(
+                MemberView(
+                    username=username,
+                    role=member.role.value,
+                    sub_allocation_id=sub.id,
+                    cpu_hours_share=sub.cpu_hours_budget or 0.0,
+                    cpu_hours_used=round(sub.cpu_hours_used, 6),
+                    cpu_hours_left=round(standing.left, 6),
+                )
+            )
+        total = self._shares_total(pool)
+        return ConsortiumView(
+            id=consortium.id,
+            name=consortium.name,
+            proposal_ref=consortium.proposal_ref,
+            pool=allocation_view(self.ctx, pool),
+            shares_total=total,
+            unassigned=max(ledger.budget(self.ctx.policy, pool) - total, 0.0),
+            members=members,
+        )
+
+    def list_all(self) -> list[ConsortiumView]:
+        ids = self.ctx.session.scalars(select(Consortium.id).order_by(Consortium.name))
+        return [self.view(i) for i in ids]

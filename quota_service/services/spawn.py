@@ -1,0 +1,409 @@
+"""Entitlements, spawn decisions, and the sessions they open and charge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from ..errors import InvalidInput, NotFound
+from ..models.v1 import (
+    ClosedSession,
+    Entitlements,
+    SessionView,
+    SpawnAllowed,
+    SpawnDenied,
+)
+from ..schema import Allocation, Charge, ServerSession, User
+from . import ledger
+from .base import ServiceContext
+from .users import UserService
+from .views import allocation_view, pool_of, size_view, storage_view
+
+
+class SpawnService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.users = UserService(ctx)
+
+    # -- entitlements -------------------------------------------------------------------
+    def entitlements(self, username: str) -> Entitlements:
+        user = self.users.ensure(username)
+        policy = self.ctx.policy
+        usable = self.users.usable_allocations(user)
+        by_size: dict[str, list[int]] = {}
+        for alloc in sorted(usable, key=lambda a: -ledger.TIER_RANK.get(a.tier, 0)):
+            for size in policy.tier(alloc.tier).sizes:
+                by_size.setdefault(size, []).append(alloc.id)
+        quota = self.users.home_quota(user)
+        storage = storage_view(self.ctx, user, quota)
+        notices = []
+        if storage.over_hard:
+            notices.append(self._cleanup_notice(storage.home_bytes, quota))
+        return Entitlements(
+            username=user.username,
+            tier=self.users.tier(user),
+            cleanup_mode=storage.over_hard,
+            notices=notices,
+            allocations=[allocation_view(self.ctx, a) for a in self.users.allocations(user)],
+            sizes=[
+                size_view(name, size, by_size[name])
+                for name, size in policy.sizes.items()
+                if name in by_size
+            ],
+            storage=storage,
+            upgrade_url=policy.upgrade_url,
+        )
+
+    @staticmethod
+    def _cleanup_notice(home_bytes: int, quota: tuple[int, int] | None) -> str:
+        gib = 1024**3
+        hard = f"{quota[1] / gib:.1f} GiB" if quota else "its hard quota"
+        return (
+            f"Your home uses {home_bytes / gib:.1f} GiB, over its hard quota of {hard}. "
+            "This server starts in clean-up mode (smallest size): delete or move files to "
+            "get back under quota."
+        )
+
+    # -- decisions ----------------------------------------------------------------------
+    def decide(
+        self,
+        username: str,
+        server_name: str,
+        size_name: str,
+        allocation_id: int | None = None,
+    ) -> SpawnAllowed | SpawnDenied:
+        policy = self.ctx.policy
+        if size_name not in policy.sizes:
+            raise InvalidInput(
+                f"unknown server size {size_name!r}; sizes are: {', '.join(policy.sizes)}",
+                code="unknown_size",
+            )
+        user = self.users.ensure(username, login=True)
+        now = self.ctx.now()
+        quota = self.users.home_quota(user)
+        storage = storage_view(self.ctx, user, quota)
+        cleanup = storage.over_hard
+        notice = self._cleanup_notice(storage.home_bytes, quota) if cleanup else None
+
+        allocation, denial = self._choose_allocation(user, size_name, allocation_id, cleanup)
+        if denial is not None:
+            return denial
+        assert allocation is not None
+        if cleanup:
+            allowed_sizes = policy.tier(allocation.tier).sizes
+            size_name = policy.smallest_size(allowed_sizes)
+        size = policy.sizes[size_name]
+
+        locked = self._lock(allocation)
+        allocation = locked[-1]
+        pool = locked[0] if len(locked) == 2 else None
+        for alloc in locked:
+            ledger.roll_period(policy, alloc, now)
+
+        # A server already recorded under this name is stale: close (and charge) it.
+        self._close_open(user, server_name, now, reason="replaced")
+
+        status = ledger.effective_status(allocation, now)
+        if pool is not None and not ledger.is_usable(pool, now):
+            status = ledger.effective_status(pool, now)
+        if status.value == "expired":
+            ended = allocation.ends_at
+            if pool is not None and (ended is None or ended > now):
+                ended = pool.ends_at
+            return self._deny(
+                "allocation_expired",
+                f"Your {allocation.label} allocation expired on {_date(ended)}. "
+                f"Renew it or request another at {policy.upgrade_url}",
+            )
+        if not ledger.is_usable(allocation, now):
+            return self._deny(
+                "allocation_not_active",
+                f"Your {allocation.label} allocation is {status.value}, so it cannot be "
+                f"charged. Request an allocation at {policy.upgrade_url}",
+            )
+
+        tier = policy.tier(allocation.tier)
+        running = self._open_count(allocation.id)
+        if running >= tier.max_concurrent_servers:
+            return self._deny(
+                "concurrent_server_limit",
+                f"Your {allocation.label} allocation allows {tier.max_concurrent_servers} "
+                f"running server(s) and {running} already run. Stop one first, or request "
+                f"a higher tier at {policy.upgrade_url}",
+                limit=float(tier.max_concurrent_servers),
+                used=float(running),
+            )
+
+        standing = ledger.standing(policy, allocation, pool)
+        reserved = self._reserved(allocation, pool)
+        needed = size.cpu_hours_per_hour * self.ctx.spawn_reservation_hours
+        available = standing.left - reserved
+        if standing.left <= 0 or available + 1e-9 < needed:
+            resets = standing.resets_at
+            when = f" It resets on {_date(resets)}." if resets else ""
+            held = f" ({reserved:g} held by running servers)" if reserved else ""
+            return self._deny(
+                "cpu_hours_exhausted",
+                f"Your {allocation.label} allocation has used {standing.used:.1f} of its "
+                f"{standing.budget:.1f} CPU-hours{held}; a {size.display_name} server needs "
+                f"at least {needed:g} CPU-hours left.{when} Request more at "
+                f"{policy.upgrade_url}",
+                limit=standing.budget,
+                used=standing.used,
+                resets_at=resets,
+            )
+
+        session_row = ServerSession(
+            user_id=user.id,
+            allocation_id=allocation.id,
+            server_name=server_name,
+            size=size_name,
+            cpu_per_hour=size.cpu_hours_per_hour,
+            cleanup_mode=cleanup,
+            started_at=now,
+            charged_until=now,
+            ended_at=None,
+            cpu_hours_charged=0.0,
+        )
+        self.ctx.session.add(session_row)
+        self.ctx.session.flush()
+        return SpawnAllowed(
+            session_id=session_row.id,
+            cleanup_mode=cleanup,
+            notice=notice,
+            tier=allocation.tier,
+            allocation_id=allocation.id,
+            allocation_label=allocation.label,
+            size=size_view(size_name, size, [allocation.id]),
+            cpu_hours_left=round(standing.left, 6),
+            idle_cull_hours=tier.idle_cull_hours,
+            max_session_hours=tier.max_session_hours,
+            home_quota_soft_bytes=quota[0] if quota else None,
+            home_quota_hard_bytes=quota[1] if quota else None,
+            scratch_retention_days=tier.scratch_retention_days,
+        )
+
+    def _choose_allocation(
+        self, user: User, size_name: str, allocation_id: int | None, cleanup: bool
+    ) -> tuple[Allocation | None, SpawnDenied | None]:
+        policy = self.ctx.policy
+        now = self.ctx.now()
+        mine = self.users.allocations(user)
+        if allocation_id is not None:
+            chosen = next((a for a in mine if a.id == allocation_id), None)
+            if chosen is None:
+                return None, self._deny(
+                    "not_your_allocation",
+                    f"Allocation {allocation_id} is not one of yours; choose one of: "
+                    + ", ".join(f"{a.id} ({a.label})" for a in mine),
+                )
+            if not cleanup and size_name not in policy.tier(chosen.tier).sizes:
+                return None, self._size_denial(chosen.label, chosen.tier, size_name)
+            return chosen, None
+        usable = [a for a in mine if ledger.is_usable(a, now)]
+        fits = [a for a in usable if cleanup or size_name in policy.tier(a.tier).sizes]
+        if not fits:
+            best = max(usable, key=lambda a: ledger.TIER_RANK.get(a.tier, 0), default=None)
+            if best is None:
+                return None, self._deny(
+                    "allocation_not_active",
+                    f"You have no active allocation. Request one at {policy.upgrade_url}",
+                )
+            return None, self._size_denial(best.label, best.tier, size_name)
+        # Default: the highest tier that allows the size, then the one with most left.
+        fits.sort(
+            key=lambda a: (
+                -ledger.TIER_RANK.get(a.tier, 0),
+                -ledger.standing(policy, a, pool_of(self.ctx, a)).left,
+            )
+        )
+        return fits[0], None
+
+    def _size_denial(self, label: str, tier: str, size_name: str) -> SpawnDenied:
+        policy = self.ctx.policy
+        allowed = ", ".join(policy.tier(tier).sizes)
+        size = policy.sizes[size_name]
+        return self._deny(
+            "size_not_allowed",
+            f"The {size.display_name} size is not included in your {label} allocation, "
+            f"which allows: {allowed}. Request an upgrade at {policy.upgrade_url}",
+        )
+
+    def _deny(
+        self,
+        code: str,
+        message: str,
+        *,
+        limit: float | None = None,
+        used: float | None = None,
+        resets_at: datetime | None = None,
+    ) -> SpawnDenied:
+        return SpawnDenied(
+            code=code,
+            message=message,
+            limit=limit,
+            used=used,
+            resets_at=resets_at,
+            upgrade_url=self.ctx.policy.upgrade_url,
+        )
+
+    def _lock(self, allocation: Allocation) -> list[Allocation]:
+        """Lock the allocation (and its pool) rows, pool first, for the decision."""
+        ids = [allocation.id] if allocation.parent_id is None else [allocation.parent_id, allocation.id]
+        rows = list(
+            self.ctx.session.scalars(
+                select(Allocation)
+                .where(Allocation.id.in_(ids))
+                .order_by(Allocation.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        )
+        rows.sort(key=lambda a: 0 if a.kind.value == "pool" else 1)
+        return rows
+
+    def _open_count(self, allocation_id: int) -> int:
+        return int(
+            self.ctx.session.scalar(
+                select(func.count())
+                .select_from(ServerSession)
+                .where(
+                    ServerSession.allocation_id == allocation_id,
+                    ServerSession.ended_at.is_(None),
+                )
+            )
+            or 0
+        )
+
+    def _reserved(self, allocation: Allocation, pool: Allocation | None) -> float:
+        """CPU-hours held back by open sessions on this allocation (or its whole pool)."""
+        hours = self.ctx.spawn_reservation_hours
+        ids = select(Allocation.id).where(
+            (Allocation.parent_id == pool.id) if pool is not None else (Allocation.id == allocation.id)
+        )
+        total = self.ctx.session.scalar(
+            select(func.coalesce(func.sum(ServerSession.cpu_per_hour), 0.0)).where(
+                ServerSession.allocation_id.in_(ids), ServerSession.ended_at.is_(None)
+            )
+        )
+        return float(total or 0.0) * hours
+
+    # -- sessions -----------------------------------------------------------------------
+    def stop(self, username: str, server_name: str) -> list[ClosedSession]:
+        user = self.users.find(username)
+        if user is None:
+            return []
+        return self._close_open(user, server_name, self.ctx.now(), reason="stopped")
+
+    def _close_open(
+        self, user: User, server_name: str, now: datetime, *, reason: str
+    ) -> list[ClosedSession]:
+        rows = self.ctx.session.scalars(
+            select(ServerSession).where(
+                ServerSession.user_id == user.id,
+                ServerSession.server_name == server_name,
+                ServerSession.ended_at.is_(None),
+            )
+        ).all()
+        return [self.close(row, now, reason=reason) for row in rows]
+
+    def close(self, row: ServerSession, now: datetime, *, reason: str) -> ClosedSession:
+        self.charge(row, now)
+        row.ended_at = max(now, row.started_at)
+        row.close_reason = reason
+        return ClosedSession(session_id=row.id, cpu_hours=round(row.cpu_hours_charged, 6))
+
+    def charge(self, row: ServerSession, now: datetime) -> float:
+        """Charge a session from where it was last charged up to `now`."""
+        if now <= row.charged_until:
+            return 0.0
+        hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
+        allocation = self.ctx.session.get(Allocation, row.allocation_id)
+        assert allocation is not None
+        locked = self._lock(allocation)
+        for alloc in locked:
+            ledger.roll_period(self.ctx.policy, alloc, now)
+            alloc.cpu_hours_used += hours
+            alloc.updated_at = now
+        pool_id = allocation.parent_id
+        self.ctx.session.add(
+            Charge(
+                allocation_id=allocation.id,
+                pool_id=pool_id,
+                session_id=row.id,
+                user_id=row.user_id,
+                tier=allocation.tier,
+                size=row.size,
+                cpu_hours=hours,
+                period_start=row.charged_until,
+                period_end=now,
+                charged_at=now,
+            )
+        )
+        row.charged_until = now
+        row.cpu_hours_charged += hours
+        return hours
+
+    def open_sessions(self) -> list[SessionView]:
+        rows = self.ctx.session.execute(
+            select(ServerSession, User.username, Allocation.tier)
+            .join(User, User.id == ServerSession.user_id)
+            .join(Allocation, Allocation.id == ServerSession.allocation_id)
+            .where(ServerSession.ended_at.is_(None))
+            .order_by(ServerSession.id)
+        ).all()
+        return [_session_view(s, name, tier) for s, name, tier in rows]
+
+    def sessions_of(self, username: str, limit: int = 100) -> list[SessionView]:
+        user = self.users.get(username)
+        rows = self.ctx.session.execute(
+            select(ServerSession, Allocation.tier)
+            .join(Allocation, Allocation.id == ServerSession.allocation_id)
+            .where(ServerSession.user_id == user.id)
+            .order_by(ServerSession.id.desc())
+            .limit(limit)
+        ).all()
+        return [_session_view(s, username, tier) for s, tier in rows]
+
+    def get_session(self, session_id: int) -> ServerSession:
+        row = self.ctx.session.get(ServerSession, session_id)
+        if row is None:
+            raise NotFound(f"no session {session_id}")
+        return row
+
+    def close_by_id(self, session_id: int, reason: str) -> ClosedSession:
+        row = self.get_session(session_id)
+        if row.ended_at is not None:
+            return ClosedSession(session_id=row.id, cpu_hours=row.cpu_hours_charged)
+        return self.close(row, self.ctx.now(), reason=reason)
+
+    def charge_open(self, session_ids: Sequence[int] | None = None) -> float:
+        """Charge running sessions up to now (the reconciler calls this periodically)."""
+        now = self.ctx.now()
+        query = select(ServerSession).where(ServerSession.ended_at.is_(None))
+        if session_ids is not None:
+            query = query.where(ServerSession.id.in_(list(session_ids)))
+        return sum(self.charge(row, now) for row in self.ctx.session.scalars(query).all())
+
+
+def _session_view(row: ServerSession, username: str, tier: str) -> SessionView:
+    return SessionView(
+        id=row.id,
+        username=username,
+        server_name=row.server_name,
+        size=row.size,
+        allocation_id=row.allocation_id,
+        tier=tier,
+        started_at=row.started_at,
+        charged_until=row.charged_until,
+        ended_at=row.ended_at,
+        cpu_hours_charged=round(row.cpu_hours_charged, 6),
+        cleanup_mode=row.cleanup_mode,
+        close_reason=row.close_reason,
+    )
+
+
+def _date(value: datetime | None) -> str:
+    return value.date().isoformat() if value else "an unknown date"

@@ -1,0 +1,189 @@
+"""People: first contact (with an Entry allocation), look-ups and their own overview."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import NotFound
+from ..models.v1 import MeView, NoticeView, RequestView, UserSummary
+from ..policy import TierName
+from ..schema import (
+    Allocation,
+    AllocationKind,
+    AllocationRequest,
+    AllocationStatus,
+    ConsortiumMember,
+    MemberRole,
+    User,
+    UserNotice,
+)
+from . import ledger
+from .base import ServiceContext
+from .views import allocation_view, storage_view
+
+
+def request_view(req: AllocationRequest, username: str) -> RequestView:
+    return RequestView(
+        id=req.id,
+        username=username,
+        tier=req.tier,
+        kind=req.kind.value,
+        status=req.status.value,
+        justification=req.justification,
+        proposal_ref=req.proposal_ref,
+        allocation_id=req.allocation_id,
+        requested_cpu_hours=req.requested_cpu_hours,
+        decision_note=req.decision_note,
+        decided_by=req.decided_by,
+        decided_at=req.decided_at,
+        result_allocation_id=req.result_allocation_id,
+        created_at=req.created_at,
+    )
+
+
+class UserService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def get(self, username: str) -> User:
+        user = self.ctx.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"no user named {username!r} has used the platform yet")
+        return user
+
+    def find(self, username: str) -> User | None:
+        return self.ctx.session.scalar(select(User).where(User.username == username))
+
+    def ensure(self, username: str, *, login: bool = False) -> User:
+        """Return the user, creating them and their Entry allocation on first contact."""
+        session = self.ctx.session
+        user = self.find(username)
+        now = self.ctx.now()
+        if user is None:
+            try:
+                with session.begin_nested():
+                    user = User(username=username, created_at=now, last_login_at=None)
+                    session.add(user)
+                    session.flush()
+                    session.add(self._entry_allocation(user))
+                    session.flush()
+            except IntegrityError:
+                # Another request created them first.
+                user = self.get(username)
+        if login:
+            user.last_login_at = now
+        return user
+
+    def _entry_allocation(self, user: User) -> Allocation:
+        now = self.ctx.now()
+        return Allocation(
+            kind=AllocationKind.personal,
+            tier=TierName.entry.value,
+            status=AllocationStatus.active,
+            label=f"Entry ({user.username})",
+            owner_id=user.id,
+            starts_at=now,
+            ends_at=None,
+            cpu_hours_used=0.0,
+            period_started_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+
+    def allocations(self, user: User) -> list[Allocation]:
+        """Allocations the user can charge: personal ones and consortium sub-allocations."""
+        return list(
+            self.ctx.session.scalars(
+                select(Allocation)
+                .where(
+                    Allocation.owner_id == user.id,
+                    Allocation.kind.in_([AllocationKind.personal, AllocationKind.sub]),
+                )
+                .order_by(Allocation.id)
+            )
+        )
+
+    def usable_allocations(self, user: User) -> list[Allocation]:
+        now = self.ctx.now()
+        return [a for a in self.allocations(user) if ledger.is_usable(a, now)]
+
+    def tier(self, user: User) -> str:
+        usable = self.usable_allocations(user)
+        if not usable:
+            return TierName.entry.value
+        return max(usable, key=lambda a: ledger.TIER_RANK.get(a.tier, 0)).tier
+
+    def ensure_entry_fallback(self, user: User) -> None:
+        """Everyone keeps a usable Entry allocation (the fallback when others expire)."""
+        now = self.ctx.now()
+        for alloc in self.allocations(user):
+            if alloc.tier == TierName.entry.value and ledger.is_usable(alloc, now):
+                return
+        self.ctx.session.add(self._entry_allocation(user))
+
+    def me(self, username: str) -> MeView:
+        user = self.ensure(username)
+        session = self.ctx.session
+        allocations = self.allocations(user)
+        views = [allocation_view(self.ctx, a) for a in allocations]
+        quota = self._home_quota(user)
+        notices = session.scalars(
+            select(UserNotice)
+            .where(UserNotice.user_id == user.id)
+            .order_by(UserNotice.created_at.desc())
+            .limit(50)
+        )
+        requests = session.scalars(
+            select(AllocationRequest)
+            .where(AllocationRequest.user_id == user.id)
+            .order_by(AllocationRequest.id.desc())
+        )
+        led = session.scalars(
+            select(ConsortiumMember.consortium_id).where(
+                ConsortiumMember.user_id == user.id, ConsortiumMember.role == MemberRole.lead
+            )
+        )
+        return MeView(
+            username=user.username,
+            tier=self.tier(user),
+            allocations=views,
+            storage=storage_view(self.ctx, user, quota),
+            notices=[NoticeView.model_validate(n, from_attributes=True) for n in notices],
+            requests=[request_view(r, user.username) for r in requests],
+            consortia_led=list(led),
+            upgrade_url=self.ctx.policy.upgrade_url,
+        )
+
+    def _home_quota(self, user: User) -> tuple[int, int] | None:
+        """The largest home quota among the user's usable allocations."""
+        best: tuple[int, int] | None = None
+        for alloc in self.usable_allocations(user):
+            pool = (
+                self.ctx.session.get(Allocation, alloc.parent_id) if alloc.parent_id else None
+            )
+            quota = ledger.home_quota_bytes(self.ctx.policy, alloc, pool)
+            if quota and (best is None or quota[1] > best[1]):
+                best = quota
+        return best
+
+    def home_quota(self, user: User) -> tuple[int, int] | None:
+        return self._home_quota(user)
+
+    def search(self, query: str, limit: int = 50) -> list[UserSummary]:
+        pattern = f"%{query.replace('%', '').replace('_', '')}%"
+        users = self.ctx.session.scalars(
+            select(User)
+            .where(or_(User.username.ilike(pattern), User.email.ilike(pattern)))
+            .order_by(User.username)
+            .limit(limit)
+        )
+        return [
+            UserSummary(
+                username=u.username,
+                created_at=u.created_at,
+                last_login_at=u.last_login_at,
+                tier=self.tier(u),
+            )
+            for u in users
+        ]

@@ -1,0 +1,3 @@
+"""Shared fixtures: real servers live in tests/support/."""
+
+pytest_plugins = ["tests.support.s3"]
