@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     fail_on_stale_schema: bool = True
+    spawn_reservation_hours: float = Field(
+        default=1.0, ge=0, description="CPU-hours of wall time an open session holds back"
+    )
+    cost_per_cpu_hour_usd: float = Field(default=0.05, ge=0)
+    admin_groups: list[str] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

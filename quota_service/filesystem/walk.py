@@ -119,9 +119,10 @@ def walk(
     report: WalkReport | None = None,
     *,
     include_dirs: bool = True,
-    on_enter: Callable[[str], None] | None = None,
-) -> Iterator[tuple[str, str, os.stat_result]]:
-    """Yield ``(rel_dir, name, lstat)`` for every entry under `root` (the root itself excluded).
+) -> Iterator[tuple[int, str, str, os.stat_result]]:
+    """Yield ``(dir_fd, rel_dir, name, lstat)`` for every entry under `root` (root excluded).
+
+    `dir_fd` is the open descriptor of the entry's directory, valid until the next item.
 
     `rel_dir` and `name` are surrogateescape ``str``; ``os.fsencode(rel_join(rel_dir, name))`` is
     the exact byte path relative to the root. Directories are yielded (when `include_dirs`) before
@@ -151,8 +152,6 @@ def walk(
             except OSError as exc:
                 rep.add(WalkIssue(os.fsencode(child_rel), exc.strerror or str(exc), exc.errno or 0))
                 continue
-            if on_enter is not None:
-                on_enter(child_rel)
             try:
                 child_pending = yield from _list(cfd, child_rel, dev, rep, include_dirs)
             except BaseException:
@@ -226,7 +225,7 @@ def _visit(
 
 def _list(
     fd: int, rel: str, dev: int, rep: WalkReport, include_dirs: bool
-) -> Iterator[tuple[str, str, os.stat_result]]:
+) -> Iterator[tuple[int, str, str, os.stat_result]]:
     """List one directory; yield its entries; return its subdirectories on the same device."""
     subdirs: list[tuple[str, int]] = []
     try:
@@ -247,5 +246,5 @@ def _list(
                 subdirs.append((entry.name, st.st_ino))
                 if not include_dirs:
                     continue
-            yield rel, entry.name, st
+            yield fd, rel, entry.name, st
     return subdirs

@@ -1,0 +1,133 @@
+"""The FastAPI application: routers under the service prefix, errors as `{detail, code}`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .auth import HubTokenResolver
+from .config import Settings, load_settings
+from .db import ensure_current
+from .errors import QuotaError
+from .factory import Factory
+from .handlers import admin, consortia, hub, me, ops
+from .metrics import ERRORS, REQUEST_LATENCY
+
+log = logging.getLogger("quota_service")
+
+
+def _error(status: int, detail: str, code: str) -> JSONResponse:
+    ERRORS.labels(code=code).inc()
+    return JSONResponse({"detail": detail, "code": code}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "request"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(QuotaError)
+    async def _quota_error(request: Request, exc: QuotaError) -> JSONResponse:
+        return _error(exc.status_code, exc.detail, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_message(exc), "invalid_input")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such endpoint: {request.method} {request.url.path}"
+        return _error(exc.status_code, detail, code)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity conflict on %s: %s", request.url.path, exc.orig)
+        return _error(409, "the change conflicts with a concurrent one; retry", "conflict")
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error on %s: %s", request.url.path, exc.orig)
+        return _error(503, "the database is unavailable; try again shortly", "database_unavailable")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return _error(500, "internal error; it has been logged", "internal_error")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    factory: Factory | None = None,
+    resolver: HubTokenResolver | None = None,
+) -> FastAPI:
+    settings = settings or load_settings()
+    factory = factory or Factory(settings)
+    if settings.fail_on_stale_schema:
+        ensure_current(factory.engine)
+    resolver = resolver or HubTokenResolver(
+        settings.hub_api_url,
+        cache_seconds=settings.token_cache_seconds,
+        admin_groups=frozenset(settings.admin_groups),
+    )
+    prefix = "/" + settings.base_path.strip("/")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await resolver.aclose()
+
+    app = FastAPI(
+        title="Roman Research Nexus quota service",
+        version=__version__,
+        openapi_url=f"{prefix}/api/v1/openapi.json",
+        docs_url=f"{prefix}/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.factory = factory
+    app.state.resolver = resolver
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=f"{prefix}/api/v1")
+    for module in (hub, me, admin, consortia, ops):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get(f"{prefix}/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.middleware("http")
+    async def _timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route: Any = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        REQUEST_LATENCY.labels(route=name, method=request.method).observe(
+            time.perf_counter() - start
+        )
+        return response
+
+    return app

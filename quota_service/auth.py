@@ -1,0 +1,123 @@
+"""Who is calling: JupyterHub API tokens, resolved by asking the hub, with a short cache."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import httpx
+
+from .errors import NotAuthenticated, PermissionDenied, UpstreamUnavailable
+
+SCOPE_SPAWN = "custom:nexus-quota:spawn"
+SCOPE_JOBS = "custom:nexus-quota:jobs"
+SCOPE_ADMIN = "custom:nexus-quota:admin"
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    kind: str  # "user" or "service"
+    admin: bool = False
+    groups: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_user(self) -> bool:
+        return self.kind == "user"
+
+    @property
+    def is_admin(self) -> bool:
+        return (self.is_user and self.admin) or SCOPE_ADMIN in self.scopes
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def actor(self) -> str:
+        return self.name if self.is_user else f"service:{self.name}"
+
+
+def token_from_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    parts = value.strip().split(None, 1)
+    if len(parts) != 2 or parts[0].lower() not in ("token", "bearer"):
+        return None
+    return parts[1].strip() or None
+
+
+class HubTokenResolver:
+    """Resolves tokens through `GET <hub_api_url>/user`, caching answers for a few seconds."""
+
+    def __init__(
+        self,
+        hub_api_url: str,
+        *,
+        cache_seconds: float = 30.0,
+        max_entries: int = 10_000,
+        client: httpx.AsyncClient | None = None,
+        admin_groups: frozenset[str] = frozenset(),
+    ) -> None:
+        self.hub_api_url = hub_api_url.rstrip("/")
+        self.cache_seconds = cache_seconds
+        self.max_entries = max_entries
+        self.admin_groups = admin_groups
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+        self._cache: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def resolve(self, token: str) -> Identity:
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            resp = await self._client.get(
+                f"{self.hub_api_url}/user", headers={"Authorization": f"token {token}"}
+            )
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(
+                f"cannot reach JupyterHub to check the token ({type(exc).__name__}); try again"
+            ) from None
+        if resp.status_code in (401, 403, 404):
+            raise NotAuthenticated("the API token is not valid (expired or revoked?)")
+        if resp.status_code != 200:
+            raise UpstreamUnavailable(f"JupyterHub answered {resp.status_code} checking the token")
+        model = resp.json()
+        groups = frozenset(model.get("groups") or [])
+        identity = Identity(
+            name=str(model.get("name")),
+            kind=str(model.get("kind", "user")),
+            admin=bool(model.get("admin")) or bool(groups & self.admin_groups),
+            groups=groups,
+            scopes=frozenset(model.get("scopes") or []),
+        )
+        self._cache[key] = (now + self.cache_seconds, identity)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+        return identity
+
+
+def require_user(identity: Identity) -> Identity:
+    if not identity.is_user:
+        raise PermissionDenied("this endpoint is for people; use a user's token")
+    return identity
+
+
+def require_admin(identity: Identity) -> Identity:
+    if not identity.is_admin:
+        raise PermissionDenied("this needs admin rights on the hub")
+    return identity
+
+
+def require_scope(identity: Identity, *scopes: str) -> Identity:
+    if identity.is_admin or any(identity.has_scope(s) for s in scopes):
+        return identity
+    raise PermissionDenied(f"this token lacks the scope {' or '.join(scopes)}")

@@ -1,0 +1,1 @@
+"""The `nexus-quota` command line: jobs and admin actions over the same services as the API."""

@@ -1,0 +1,104 @@
+"""Shared CLI plumbing: building the factory, output, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+
+from ..config import ConfigError, Settings, load_settings
+from ..db import StaleSchemaError, ensure_current
+from ..errors import QuotaError
+from ..factory import Factory
+from ..policy import PolicyError
+
+EXIT_OK = 0
+EXIT_REFUSED = 1  # the service refused: not found, conflict, invalid value
+EXIT_USAGE = 2  # click's own usage errors
+EXIT_CONFIG = 3  # settings, policy or database schema are wrong
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliState:
+    def __init__(self, actor: str | None) -> None:
+        self.actor = actor or f"cli:{getpass.getuser()}"
+        self._settings: Settings | None = None
+        self._factory: Factory | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def factory(self, *, check_schema: bool = True) -> Factory:
+        if self._factory is None:
+            self._factory = Factory(self.settings)
+            if check_schema:
+                ensure_current(self._factory.engine)
+        return self._factory
+
+
+def handle_errors(func: F) -> F:
+    """Turn known failures into a message on stderr and a documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except QuotaError as exc:
+            click.echo(f"error: {exc.detail} [{exc.code}]", err=True)
+            sys.exit(EXIT_REFUSED)
+        except (ConfigError, PolicyError, StaleSchemaError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except OperationalError as exc:
+            click.echo(f"error: cannot use the database: {exc.orig}", err=True)
+            sys.exit(EXIT_CONFIG)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit(value: Any, as_json: bool) -> None:
+    if isinstance(value, BaseModel):
+        data: Any = value.model_dump(mode="json")
+    elif isinstance(value, list):
+        data = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
+    else:
+        data = value
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        click.echo(_human(data))
+
+
+def _human(data: Any, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(data, dict):
+        lines = []
+        for key, val in data.items():
+            if isinstance(val, dict | list) and val:
+                lines.append(f"{pad}{key}:")
+                lines.append(_human(val, indent + 1))
+            else:
+                lines.append(f"{pad}{key}: {val}")
+        return "\n".join(lines)
+    if isinstance(data, list):
+        if not data:
+            return f"{pad}(none)"
+        return "\n".join(
+            _human(item, indent) + ("\n" + pad + "-" if isinstance(item, dict) else "")
+            for item in data
+        )
+    return f"{pad}{data}"
+
+
+pass_state = click.make_pass_decorator(CliState)

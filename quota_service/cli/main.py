@@ -1,0 +1,407 @@
+"""Entry point of `nexus-quota`: db, serve, users, allocations, requests, consortia, jobs."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from datetime import datetime
+
+import click
+
+from ..models.v1 import ApproveIn, ExtendIn, GrantIn
+from ..schema import RequestStatus
+from .context import CliState, emit, handle_errors, pass_state
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--actor", envvar="NEXUS_QUOTA_ACTOR", help="who to record in the audit log")
+@click.pass_context
+def cli(ctx: click.Context, actor: str | None) -> None:
+    """Roman Research Nexus quota service: jobs and admin actions.
+
+    Settings come from NEXUS_QUOTA_* variables and the YAML file in NEXUS_QUOTA_CONFIG.
+    Exit codes: 0 ok, 1 refused (not found, conflict, invalid), 2 usage, 3 configuration.
+    """
+    ctx.obj = CliState(actor)
+
+
+# -- database -----------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """Database schema (alembic migrations)."""
+
+
+@db.command("upgrade")
+@pass_state
+@handle_errors
+def db_upgrade(state: CliState) -> None:
+    """Migrate the database to the newest schema."""
+    from ..db import upgrade
+
+    upgrade(state.settings.database_url)
+    click.echo("database schema is up to date")
+
+
+@db.command("check")
+@pass_state
+@handle_errors
+def db_check(state: CliState) -> None:
+    """Exit non-zero unless the database is at the newest schema."""
+    from ..db import ensure_current, make_engine
+
+    head = ensure_current(make_engine(state.settings.database_url))
+    click.echo(f"database schema is at {head}")
+
+
+# -- serve --------------------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default=None, help="bind address (default: settings.bind_host)")
+@click.option("--port", default=None, type=int, help="port (default: settings.bind_port)")
+@pass_state
+@handle_errors
+def serve(state: CliState, host: str | None, port: int | None) -> None:
+    """Run the HTTP service (the API and the pages)."""
+    import uvicorn
+
+    from ..app import create_app
+
+    settings = state.settings
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host or settings.bind_host,
+        port=port or settings.bind_port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+# -- people and allocations -------------------------------------------------------------
+@cli.group()
+def users() -> None:
+    """Look people up."""
+
+
+@users.command("show")
+@click.argument("username")
+@JSON_OPTION
+@pass_state
+@handle_errors
+def users_show(state: CliState, username: str, as_json: bool) -> None:
+    """Show a person's allocations, usage, storage and requests."""
+    with state.factory().unit_of_work() as svc:
+        svc.users.get(username)
+        emit(svc.users.me(username), as_json)
+
+
+@cli.command()
+@click.argument("username")
+@click.argument("tier", type=click.Choice(["entry", "research"]))
+@click.option("--cpu-hours", type=float, help="budget (default: the tier's)")
+@click.option("--home-soft-gib", type=float)
+@click.option("--home-hard-gib", type=float)
+@click.option("--term-days", type=int, help="term (default: the tier's)")
+@click.option("--reason", required=True, help="recorded in the audit log")
+@JSON_OPTION
+@pass_state
+@handle_errors
+def grant(
+    state: CliState,
+    username: str,
+    tier: str,
+    cpu_hours: float | None,
+    home_soft_gib: float | None,
+    home_hard_gib: float | None,
+    term_days: int | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Grant USERNAME a personal allocation of TIER."""
+    data = _model(
+        GrantIn,
+        username=username,
+        tier=tier,
+        cpu_hours=cpu_hours,
+        home_quota_soft_gib=home_soft_gib,
+        home_quota_hard_gib=home_hard_gib,
+        term_days=term_days,
+        reason=reason,
+    )
+    with state.factory().unit_of_work() as svc:
+        emit(svc.allocations.grant(state.actor, data), as_json)
+
+
+@cli.command()
+@click.argument("allocation_id", type=int)
+@click.option("--days", type=int, required=True, help="days to add to the end date")
+@click.option("--cpu-hours", type=float, help="CPU-hours to add to the budget")
+@click.option("--reason", required=True)
+@JSON_OPTION
+@pass_state
+@handle_errors
+def extend(
+    state: CliState,
+    allocation_id: int,
+    days: int,
+    cpu_hours: float | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Extend an allocation's end date (and optionally its budget)."""
+    data = _model(ExtendIn, days=days, cpu_hours=cpu_hours, reason=reason)
+    with state.factory().unit_of_work() as svc:
+        emit(svc.allocations.extend(state.actor, allocation_id, data), as_json)
+
+
+@cli.command()
+@click.argument("allocation_id", type=int)
+@click.option("--reason", required=True)
+@JSON_OPTION
+@pass_state
+@handle_errors
+def revoke(state: CliState, allocation_id: int, reason: str, as_json: bool) -> None:
+    """Revoke an allocation (its owners fall back to Entry)."""
+    with state.factory().unit_of_work() as svc:
+        emit(svc.allocations.revoke(state.actor, allocation_id, reason), as_json)
+
+
+# -- requests -----------------------------------------------------------------------------
+@cli.group()
+def requests() -> None:
+    """Upgrade and renewal requests."""
+
+
+@requests.command("list")
+@click.option("--status", type=click.Choice([s.value for s in RequestStatus]))
+@JSON_OPTION
+@pass_state
+@handle_errors
+def requests_list(state: CliState, status: str | None, as_json: bool) -> None:
+    """List requests (all, or by status)."""
+    with state.factory().unit_of_work() as svc:
+        emit(svc.requests.list_all(RequestStatus(status) if status else None), as_json)
+
+
+@requests.command("approve")
+@click.argument("request_id", type=int)
+@click.option("--cpu-hours", type=float)
+@click.option("--home-soft-gib", type=float)
+@click.option("--home-hard-gib", type=float)
+@click.option("--term-days", type=int)
+@click.option("--consortium-name")
+@click.option("--note")
+@JSON_OPTION
+@pass_state
+@handle_errors
+def requests_approve(
+    state: CliState,
+    request_id: int,
+    cpu_hours: float | None,
+    home_soft_gib: float | None,
+    home_hard_gib: float | None,
+    term_days: int | None,
+    consortium_name: str | None,
+    note: str | None,
+    as_json: bool,
+) -> None:
+    """Approve a pending request (tier defaults unless overridden)."""
+    data = _model(
+        ApproveIn,
+        cpu_hours=cpu_hours,
+        home_quota_soft_gib=home_soft_gib,
+        home_quota_hard_gib=home_hard_gib,
+        term_days=term_days,
+        consortium_name=consortium_name,
+        note=note,
+    )
+    with state.factory().unit_of_work() as svc:
+        emit(svc.requests.approve(state.actor, request_id, data), as_json)
+
+
+@requests.command("deny")
+@click.argument("request_id", type=int)
+@click.option("--note", required=True, help="why; the requester sees it")
+@JSON_OPTION
+@pass_state
+@handle_errors
+def requests_deny(state: CliState, request_id: int, note: str, as_json: bool) -> None:
+    """Deny a pending request with a note."""
+    if not note.strip():
+        raise click.UsageError("--note must say why")
+    with state.factory().unit_of_work() as svc:
+        emit(svc.requests.deny(state.actor, request_id, note), as_json)
+
+
+# -- consortia ----------------------------------------------------------------------------
+@cli.group()
+def consortium() -> None:
+    """Consortium pools and their members."""
+
+
+@consortium.command("create")
+@click.argument("name")
+@click.option("--cpu-hours", type=float, required=True)
+@click.option("--home-soft-gib", type=float, required=True)
+@click.option("--home-hard-gib", type=float, required=True)
+@click.option("--term-days", type=int, required=True)
+@click.option("--lead", "leads", multiple=True, required=True, help="a lead (repeatable)")
+@click.option("--proposal-ref")
+@click.option("--reason", default="consortium created")
+@JSON_OPTION
+@pass_state
+@handle_errors
+def consortium_create(
+    state: CliState,
+    name: str,
+    cpu_hours: float,
+    home_soft_gib: float,
+    home_hard_gib: float,
+    term_days: int,
+    leads: tuple[str, ...],
+    proposal_ref: str | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Create a consortium pool with its leads."""
+    from ..models.v1 import ConsortiumIn
+
+    data = _model(
+        ConsortiumIn,
+        name=name,
+        proposal_ref=proposal_ref,
+        cpu_hours=cpu_hours,
+        home_quota_soft_gib=home_soft_gib,
+        home_quota_hard_gib=home_hard_gib,
+        term_days=term_days,
+        leads=list(leads),
+        reason=reason,
+    )
+    with state.factory().unit_of_work() as svc:
+        emit(
+            svc.consortia.create(
+                state.actor,
+                name=data.name,
+                proposal_ref=data.proposal_ref,
+                cpu_hours=data.cpu_hours,
+                home_quota_soft_gib=data.home_quota_soft_gib,
+                home_quota_hard_gib=data.home_quota_hard_gib,
+                term_days=data.term_days,
+                leads=data.leads,
+                reason=data.reason,
+            ),
+            as_json,
+        )
+
+
+@consortium.command("add-member")
+@click.argument("name")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["member", "lead"]), default="member")
+@click.option("--share", type=float, default=0.0, help="CPU-hours of the pool for this member")
+@JSON_OPTION
+@pass_state
+@handle_errors
+def consortium_add_member(
+    state: CliState, name: str, username: str, role: str, share: float, as_json: bool
+) -> None:
+    """Add USERNAME to consortium NAME."""
+    if share < 0:
+        raise click.BadParameter("the share cannot be negative", param_hint="--share")
+    with state.factory().unit_of_work() as svc:
+        consortium_id = svc.consortia.by_name(name).id
+        emit(svc.consortia.add_member(state.actor, consortium_id, username, role, share), as_json)
+
+
+@consortium.command("set-share")
+@click.argument("name")
+@click.argument("username")
+@click.argument("share", type=float)
+@JSON_OPTION
+@pass_state
+@handle_errors
+def consortium_set_share(
+    state: CliState, name: str, username: str, share: float, as_json: bool
+) -> None:
+    """Set USERNAME's share of consortium NAME's pool, in CPU-hours."""
+    if share < 0:
+        raise click.BadParameter("the share cannot be negative", param_hint="SHARE")
+    with state.factory().unit_of_work() as svc:
+        consortium_id = svc.consortia.by_name(name).id
+        emit(svc.consortia.set_share(state.actor, consortium_id, username, share), as_json)
+
+
+# -- reports and jobs ---------------------------------------------------------------------
+@cli.command()
+@click.option("--since", type=click.DateTime(), help="from (UTC)")
+@click.option("--until", type=click.DateTime(), help="until (UTC)")
+@JSON_OPTION
+@pass_state
+@handle_errors
+def report(
+    state: CliState, since: datetime | None, until: datetime | None, as_json: bool
+) -> None:
+    """CPU-hours and estimated cost by tier and by allocation."""
+    from datetime import UTC
+
+    with state.factory().unit_of_work() as svc:
+        emit(
+            svc.reports.usage(
+                since.replace(tzinfo=UTC) if since else None,
+                until.replace(tzinfo=UTC) if until else None,
+            ),
+            as_json,
+        )
+
+
+@cli.command()
+@JSON_OPTION
+@pass_state
+@handle_errors
+def expire(state: CliState, as_json: bool) -> None:
+    """End allocations past their end date; warn people ahead of time (idempotent)."""
+    with state.factory().unit_of_work() as svc:
+        result = svc.allocations.expire(actor=state.actor)
+    emit(
+        {
+            "activated": result.activated,
+            "expired": result.expired,
+            "warned": [{"allocation": a, "days": d} for a, d in result.warned],
+        },
+        as_json,
+    )
+
+
+def _model(cls: type, **values: object) -> object:
+    """Validate CLI input with the API's models, as a usage error if it is wrong."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        messages = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise click.UsageError(messages) from None
+
+
+def _register_plugins() -> None:
+    """Add commands from other modules in this package that define `register(cli)`."""
+    from .. import cli as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in ("main", "context"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(cli)
+
+
+_register_plugins()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,113 @@
+"""Where the executor records each step, so a rerun after a crash finishes the plan.
+
+``Journal`` is the interface; ``FileJournal`` is an append-only JSON-lines file beside the
+manifest, and it is the design the pipeline uses (the database keeps summaries and points at the
+files): it needs no database round trip per file, and a journal line is written with the same
+``write`` + ``fsync`` discipline whatever database is configured.
+
+Durability rule: a step that must never be redone (an archive upload that was verified) is
+fsync'd before the executor goes on to remove the local file. Deletions are batched (fsync every
+``batch`` records and at the end): replaying a deletion after a crash is harmless, the file is
+found missing and recorded as ``absent``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+# States of one manifest entry.
+UPLOADED = "uploaded"  # the archive copy is verified; the local file may still exist
+DONE = "done"  # the action was carried out
+ABSENT = "absent"  # the entry was already gone
+KEPT = "kept"  # re-checked and found changed (or unsafe): left alone for good
+ERROR = "error"  # failed; a rerun tries again
+TERMINAL = frozenset({DONE, ABSENT, KEPT})
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    seq: int
+    state: str
+    reason: str = ""
+    sha256: str | None = None
+
+
+class Journal(Protocol):
+    def load(self) -> dict[int, Step]:
+        """The last recorded step of every entry so far."""
+
+    def record(self, step: Step, durable: bool = False) -> None:
+        """Append a step; when `durable`, it is on stable storage when this returns."""
+
+    def close(self) -> None:
+        """Flush and fsync whatever is pending."""
+
+
+class FileJournal:
+    """An fsync'd append-only JSON-lines journal. A torn last line (a crash mid-write) is ignored."""
+
+    def __init__(self, path: Path, batch: int = 2000) -> None:
+        self.path = path
+        self.batch = batch
+        self._pending = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._buf: list[bytes] = []
+
+    def load(self) -> dict[int, Step]:
+        steps: dict[int, Step] = {}
+        try:
+            fh = self.path.open("rb")
+        except FileNotFoundError:
+            return steps
+        with fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # torn write at the crash point
+                try:
+                    d: dict[str, Any] = json.loads(line)
+                    step = Step(int(d["seq"]), str(d["state"]), d.get("reason", ""), d.get("sha256"))
+                except (ValueError, KeyError, TypeError):
+                    continue
+                steps[step.seq] = step
+        return steps
+
+    def record(self, step: Step, durable: bool = False) -> None:
+        d: dict[str, Any] = {"seq": step.seq, "state": step.state, "t": time.time_ns()}
+        if step.reason:
+            d["reason"] = step.reason
+        if step.sha256:
+            d["sha256"] = step.sha256
+        self._buf.append(json.dumps(d, separators=(",", ":")).encode() + b"\n")
+        self._pending += 1
+        if durable or self._pending >= self.batch:
+            self._flush(fsync=True)
+
+    def _flush(self, fsync: bool) -> None:
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf.clear()
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        if fsync:
+            os.fsync(self._fd)
+        self._pending = 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self._flush(fsync=True)
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> FileJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

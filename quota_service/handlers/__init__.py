@@ -1,0 +1,1 @@
+"""HTTP handlers: parse input, call one service, shape output."""

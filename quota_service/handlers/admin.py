@@ -1,0 +1,133 @@
+"""Admin endpoints: decide requests, manage allocations, look people up, report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from ..models.v1 import (
+    USERNAME_PATTERN,
+    AllocationView,
+    ApproveIn,
+    AuditView,
+    ConsortiumIn,
+    ConsortiumView,
+    DenyIn,
+    ExtendIn,
+    GrantIn,
+    MeView,
+    RequestView,
+    RevokeIn,
+    UsageReport,
+    UserSummary,
+)
+from ..schema import RequestStatus
+from .deps import AdminDep, FactoryDep
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+Id = Annotated[int, Path(ge=1, le=2**62)]
+
+
+@router.get("/requests", response_model=list[RequestView])
+def list_requests(
+    factory: FactoryDep,
+    caller: AdminDep,
+    status: RequestStatus | None = None,
+) -> list[RequestView]:
+    with factory.unit_of_work() as svc:
+        return svc.requests.list_all(status)
+
+
+@router.post("/requests/{request_id}/approve", response_model=RequestView)
+def approve(request_id: Id, body: ApproveIn, factory: FactoryDep, caller: AdminDep) -> RequestView:
+    with factory.unit_of_work() as svc:
+        return svc.requests.approve(caller.actor, request_id, body)
+
+
+@router.post("/requests/{request_id}/deny", response_model=RequestView)
+def deny(request_id: Id, body: DenyIn, factory: FactoryDep, caller: AdminDep) -> RequestView:
+    with factory.unit_of_work() as svc:
+        return svc.requests.deny(caller.actor, request_id, body.note)
+
+
+@router.post("/allocations", response_model=AllocationView, status_code=status.HTTP_201_CREATED)
+def grant(body: GrantIn, factory: FactoryDep, caller: AdminDep) -> AllocationView:
+    with factory.unit_of_work() as svc:
+        return svc.allocations.grant(caller.actor, body)
+
+
+@router.post("/allocations/{allocation_id}/extend", response_model=AllocationView)
+def extend(
+    allocation_id: Id, body: ExtendIn, factory: FactoryDep, caller: AdminDep
+) -> AllocationView:
+    with factory.unit_of_work() as svc:
+        return svc.allocations.extend(caller.actor, allocation_id, body)
+
+
+@router.post("/allocations/{allocation_id}/revoke", response_model=AllocationView)
+def revoke(
+    allocation_id: Id, body: RevokeIn, factory: FactoryDep, caller: AdminDep
+) -> AllocationView:
+    with factory.unit_of_work() as svc:
+        return svc.allocations.revoke(caller.actor, allocation_id, body.reason)
+
+
+@router.get("/users", response_model=list[UserSummary])
+def search_users(
+    factory: FactoryDep,
+    caller: AdminDep,
+    q: Annotated[str, Query(max_length=255)] = "",
+) -> list[UserSummary]:
+    with factory.unit_of_work() as svc:
+        return svc.users.search(q)
+
+
+@router.get("/users/{username}", response_model=MeView)
+def show_user(
+    username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
+    factory: FactoryDep,
+    caller: AdminDep,
+) -> MeView:
+    with factory.unit_of_work() as svc:
+        svc.users.get(username)
+        return svc.users.me(username)
+
+
+@router.get("/reports/usage", response_model=UsageReport)
+def usage_report(
+    factory: FactoryDep,
+    caller: AdminDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> UsageReport:
+    with factory.unit_of_work() as svc:
+        return svc.reports.usage(since, until)
+
+
+@router.get("/audit", response_model=list[AuditView])
+def audit_log(
+    factory: FactoryDep,
+    caller: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> list[AuditView]:
+    with factory.unit_of_work() as svc:
+        return svc.audit.list(limit=limit, before_id=before_id)
+
+
+@router.post("/consortia", response_model=ConsortiumView, status_code=status.HTTP_201_CREATED)
+def create_consortium(body: ConsortiumIn, factory: FactoryDep, caller: AdminDep) -> ConsortiumView:
+    with factory.unit_of_work() as svc:
+        return svc.consortia.create(
+            caller.actor,
+            name=body.name,
+            proposal_ref=body.proposal_ref,
+            cpu_hours=body.cpu_hours,
+            home_quota_soft_gib=body.home_quota_soft_gib,
+            home_quota_hard_gib=body.home_quota_hard_gib,
+            term_days=body.term_days,
+            leads=body.leads,
+            reason=body.reason,
+        )

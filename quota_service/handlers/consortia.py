@@ -1,0 +1,50 @@
+"""Endpoints for consortium leads (and admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from ..models.v1 import USERNAME_PATTERN, ConsortiumView, MemberIn, ShareIn
+from .deps import FactoryDep, UserDep
+
+router = APIRouter(prefix="/consortia", tags=["consortia"])
+Id = Annotated[int, Path(ge=1, le=2**62)]
+Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
+
+
+@router.get("/{consortium_id}", response_model=ConsortiumView)
+def show(consortium_id: Id, factory: FactoryDep, caller: UserDep) -> ConsortiumView:
+    with factory.unit_of_work() as svc:
+        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
+        return svc.consortia.view(consortium_id)
+
+
+@router.post("/{consortium_id}/members", response_model=ConsortiumView, status_code=201)
+def add_member(
+    consortium_id: Id, body: MemberIn, factory: FactoryDep, caller: UserDep
+) -> ConsortiumView:
+    with factory.unit_of_work() as svc:
+        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
+        return svc.consortia.add_member(
+            caller.actor, consortium_id, body.username, body.role, body.cpu_hours_share
+        )
+
+
+@router.delete("/{consortium_id}/members/{username}", response_model=ConsortiumView)
+def remove_member(
+    consortium_id: Id, username: Username, factory: FactoryDep, caller: UserDep
+) -> ConsortiumView:
+    with factory.unit_of_work() as svc:
+        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
+        return svc.consortia.remove_member(caller.actor, consortium_id, username)
+
+
+@router.put("/{consortium_id}/members/{username}/share", response_model=ConsortiumView)
+def set_share(
+    consortium_id: Id, username: Username, body: ShareIn, factory: FactoryDep, caller: UserDep
+) -> ConsortiumView:
+    with factory.unit_of_work() as svc:
+        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
+        return svc.consortia.set_share(caller.actor, consortium_id, username, body.cpu_hours_share)

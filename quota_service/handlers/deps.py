@@ -1,0 +1,64 @@
+"""FastAPI dependencies: the factory and the caller's identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..auth import (
+    SCOPE_JOBS,
+    SCOPE_SPAWN,
+    HubTokenResolver,
+    Identity,
+    require_admin,
+    require_scope,
+    require_user,
+    token_from_header,
+)
+from ..errors import NotAuthenticated
+from ..factory import Factory
+
+
+def get_factory(request: Request) -> Factory:
+    factory: Factory = request.app.state.factory
+    return factory
+
+
+async def get_identity(request: Request) -> Identity:
+    cached = getattr(request.state, "identity", None)
+    if isinstance(cached, Identity):
+        return cached
+    token = token_from_header(request.headers.get("authorization"))
+    if token is None:
+        # Pages put the signed-in person's hub token in the session (see web/).
+        session = request.scope.get("session")
+        if isinstance(session, dict):
+            token = session.get("token")
+    if not token:
+        raise NotAuthenticated(
+            "sign in through JupyterHub, or send a hub API token as 'Authorization: token <token>'"
+        )
+    resolver: HubTokenResolver = request.app.state.resolver
+    identity = await resolver.resolve(token)
+    request.state.identity = identity
+    return identity
+
+
+async def user_identity(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
+    return require_user(identity)
+
+
+async def admin_identity(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
+    return require_admin(identity)
+
+
+async def hub_identity(identity: Annotated[Identity, Depends(get_identity)]) -> Identity:
+    return require_scope(identity, SCOPE_SPAWN, SCOPE_JOBS)
+
+
+FactoryDep = Annotated[Factory, Depends(get_factory)]
+UserDep = Annotated[Identity, Depends(user_identity)]
+AdminDep = Annotated[Identity, Depends(admin_identity)]
+HubDep = Annotated[Identity, Depends(hub_identity)]
+AnyCallerDep = Annotated[Identity, Depends(get_identity)]

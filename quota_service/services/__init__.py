@@ -1,0 +1,1 @@
+"""Business rules. Services own transactions; handlers and CLI commands call them."""
