@@ -1,3 +1,3 @@
-"""Shared fixtures: real servers live in tests/support/."""
+"""Shared fixtures: real servers and databases live in tests/support/."""
 
-pytest_plugins = ["tests.support.s3"]
+pytest_plugins = ["tests.support.s3", "tests.support.databases"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import stat
 from collections.abc import Iterator
@@ -171,7 +170,9 @@ class S3Archiver:
                     ChecksumAlgorithm="SHA256",
                     ChecksumSHA256=_b64(d),
                 )
-                parts.append({"ETag": resp["ETag"], "PartNumber": number, "ChecksumSHA256": _b64(d)})
+                parts.append(
+                    {"ETag": resp["ETag"], "PartNumber": number, "ChecksumSHA256": _b64(d)}
+                )
                 remaining -= len(data)
                 number += 1
             self.client.complete_multipart_upload(
@@ -184,7 +185,9 @@ class S3Archiver:
         return whole.hexdigest(), f"{composite}-{len(parts)}"
 
     def _verify(self, entry: Entry, sha_hex: str, expected: str) -> None:
-        head = self.client.head_object(Bucket=self.bucket, Key=entry.archive_key, ChecksumMode="ENABLED")
+        key = entry.archive_key
+        assert key is not None
+        head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         if int(head["ContentLength"]) != entry.size:
             raise ArchiveFailedError(
                 f"object size {head['ContentLength']} differs from the file's {entry.size}"
@@ -196,7 +199,7 @@ class S3Archiver:
                 raise ArchiveFailedError("the object's SHA-256 differs from the file's")
             return
         got = hashlib.sha256()
-        for chunk in self._stream(entry.archive_key):
+        for chunk in self._stream(key):
             got.update(chunk)
         if got.hexdigest() != sha_hex:
             raise ArchiveFailedError("the object read back does not match the file's SHA-256")
@@ -215,7 +218,7 @@ class S3Archiver:
     def _delete_quietly(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
-        except Exception:  # noqa: BLE001, S110 - best effort: an orphan object harms no one
+        except Exception:  # noqa: S110 - best effort: an orphan object harms no one
             pass
 
     def put_json_lines(self, key: str, path: Path) -> None:
@@ -398,7 +401,10 @@ def _restore_file(
     except FileNotFoundError:
         pass
     fd = os.open(
-        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
+        tmp,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o600,
+        dir_fd=parent,
     )
     try:
         got = hashlib.sha256()
@@ -431,7 +437,3 @@ def _restore_file(
         result.beside += 1
     result.files += 1
     result.bytes += size
-
-
-def dump_result(obj: Any) -> str:
-    return json.dumps(obj, default=lambda o: o.__dict__, sort_keys=True)

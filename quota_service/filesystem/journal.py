@@ -49,7 +49,7 @@ class Journal(Protocol):
 
 
 class FileJournal:
-    """An fsync'd append-only JSON-lines journal. A torn last line (a crash mid-write) is ignored."""
+    """An fsync'd append-only JSON-lines journal; a torn last line (a crash) is ignored."""
 
     def __init__(self, path: Path, batch: int = 2000) -> None:
         self.path = path
@@ -71,7 +71,9 @@ class FileJournal:
                     break  # torn write at the crash point
                 try:
                     d: dict[str, Any] = json.loads(line)
-                    step = Step(int(d["seq"]), str(d["state"]), d.get("reason", ""), d.get("sha256"))
+                    step = Step(
+                        int(d["seq"]), str(d["state"]), d.get("reason", ""), d.get("sha256")
+                    )
                 except (ValueError, KeyError, TypeError):
                     continue
                 steps[step.seq] = step

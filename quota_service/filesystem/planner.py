@@ -13,8 +13,9 @@ Choices where the issue is silent (docs/storage.md repeats them):
   sockets, devices) are left in place, and so are the directories that hold them.
 - A file with more than one hard link that the user does not own (``st_uid`` differs from the
   owner of the user's root) is never planned: it is another person's data linked in.
-- Over quota, ``archive_lru`` archives the least recently used files until the home is at or
-  under its soft quota (whole days of last use at a time, then walk order within the day).
+- Over quota, ``archive_lru`` archives the least recently used files (newest of atime and
+  mtime) until the home is at or under its soft quota: whole days of use at a time, then walk
+  order within the last day needed.
 """
 
 from __future__ import annotations
@@ -83,9 +84,7 @@ class Flag:
     why: str
 
 
-def decide(
-    facts: UserFacts, tier: TierPolicy, now: datetime
-) -> tuple[list[Decision], list[Flag]]:
+def decide(facts: UserFacts, tier: TierPolicy, now: datetime) -> tuple[list[Decision], list[Flag]]:
     """Which areas of this user a run acts on, and why. Pure."""
     decisions = [
         Decision(
@@ -157,7 +156,14 @@ class PlanStats:
 
 
 def last_use_ns(st: os.stat_result) -> int:
+    """When a file was last used, for deleting: ctime included, as no user can set it back."""
     return max(st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def recency_ns(st: os.stat_result) -> int:
+    """The order of least recent use, for archiving over-quota files (reversible, so the
+    conventional atime/mtime order; ctime would make every file just copied look new)."""
+    return max(st.st_atime_ns, st.st_mtime_ns)
 
 
 def root_header(
@@ -264,7 +270,7 @@ def _plan_lru(
     per_day: Counter[int] = Counter()
     for _fd, _rel, _name, st in walk(root, WalkReport(), include_dirs=False):
         if stat.S_ISREG(st.st_mode) and not foreign(st):
-            per_day[last_use_ns(st) // NS_PER_DAY] += st.st_blocks * 512
+            per_day[recency_ns(st) // NS_PER_DAY] += st.st_blocks * 512
     need = decision.excess_bytes
     if need <= 0 or not per_day:
         return
@@ -281,7 +287,7 @@ def _plan_lru(
     for _fd, rel, name, st in walk(root, stats.report, include_dirs=False):
         if not stat.S_ISREG(st.st_mode) or foreign(st):
             continue
-        day = last_use_ns(st) // NS_PER_DAY
+        day = recency_ns(st) // NS_PER_DAY
         if day > whole_days_below:
             continue
         if day == whole_days_below:

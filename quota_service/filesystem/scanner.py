@@ -219,6 +219,4 @@ def by_user(results: Iterable[RootUsage]) -> dict[str, UserTotals]:
     scratches: dict[str, RootUsage] = {}
     for r in results:
         (homes if r.area == HOME else scratches)[r.user] = r
-    return {
-        u: UserTotals(u, homes.get(u), scratches.get(u)) for u in sorted({*homes, *scratches})
-    }
+    return {u: UserTotals(u, homes.get(u), scratches.get(u)) for u in sorted({*homes, *scratches})}

@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -225,7 +225,7 @@ def _visit(
 
 def _list(
     fd: int, rel: str, dev: int, rep: WalkReport, include_dirs: bool
-) -> Iterator[tuple[int, str, str, os.stat_result]]:
+) -> Generator[tuple[int, str, str, os.stat_result], None, list[tuple[str, int]]]:
     """List one directory; yield its entries; return its subdirectories on the same device."""
     subdirs: list[tuple[str, int]] = []
     try:
