@@ -56,8 +56,26 @@ class FileJournal:
         self.batch = batch
         self._pending = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._buf: list[bytes] = []
+        self._drop_torn_tail()
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a line a crash left half-written, so new records start on a line of their own."""
+        size = os.fstat(self._fd).st_size
+        if size == 0 or os.pread(self._fd, 1, size - 1) == b"\n":
+            return
+        keep = size
+        while keep > 0:
+            start = max(0, keep - 4096)
+            block = os.pread(self._fd, keep - start, start)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = start + nl + 1
+                break
+            keep = start
+        os.ftruncate(self._fd, keep)
+        os.fsync(self._fd)
 
     def load(self) -> dict[int, Step]:
         steps: dict[int, Step] = {}

@@ -7,6 +7,9 @@ import pytest
 from quota_service.config import Settings
 from quota_service.factory import Factory
 from tests.support.clock import FakeClock
+from tests.support.databases import BACKENDS, DatabaseFactory
+from tests.support.processes import TEST_OUTPUT
+from tests.support.quota import QuotaStack
 
 
 @pytest.fixture
@@ -21,3 +24,16 @@ def factory(db_url: str, clock: FakeClock) -> Iterator[Factory]:
         yield f
     finally:
         f.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def stack(request: pytest.FixtureRequest, databases: DatabaseFactory) -> Iterator[QuotaStack]:
+    """A real hub and a real quota service on each database backend."""
+    backend = str(request.param)
+    workdir = TEST_OUTPUT / "quota-api" / backend
+    s = QuotaStack.start(workdir, databases.new(backend))
+    s.backend = backend  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        s.stop()

@@ -1,0 +1,150 @@
+"""The JSON API over HTTP: a real `nexus-quota serve` process and a real JupyterHub for tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.quota import QuotaStack
+
+pytestmark = pytest.mark.integration
+JUSTIFICATION = "Weak-lensing shear calibration on HLWAS tiles; needs large servers for a year."
+
+
+def name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def assert_error(resp: httpx.Response, status: int, code: str | None = None) -> dict[str, str]:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"detail", "code"} and body["detail"]
+    if code:
+        assert body["code"] == code, body
+    return dict(body)
+
+
+def test_health_openapi_and_metrics(stack: QuotaStack) -> None:
+    with stack.api(None) as api:
+        assert api.get("health").json()["status"] == "ok"
+        spec = api.get("openapi.json").json()
+        assert "/services/quota/api/v1/hub/spawn-decisions" in spec["paths"]
+        metrics = httpx.get(f"{stack.url}/services/quota/metrics")
+        assert "nexus_quota_request_seconds" in metrics.text
+
+
+def test_unauthenticated_and_bad_tokens(stack: QuotaStack) -> None:
+    with stack.api(None) as api:
+        assert_error(api.get("me"), 401, "not_authenticated")
+    with stack.api("not-a-real-token") as api:
+        assert_error(api.get("me"), 401, "not_authenticated")
+    with stack.api(stack.user_token(name("u"))) as api:
+        assert_error(api.get("nope"), 404, "not_found")
+
+
+def test_hub_flow_spawn_stop_charge(stack: QuotaStack) -> None:
+    user = name("astro")
+    with stack.api(stack.hook_token) as hook:
+        ent = hook.get(f"hub/users/{user}/entitlements").json()
+        assert [s["name"] for s in ent["sizes"]] == ["small", "medium"]
+        denied = hook.post(
+            "hub/spawn-decisions", json={"username": user, "size": "large"}
+        ).json()
+        assert denied["allowed"] is False and denied["code"] == "size_not_allowed"
+        assert denied["upgrade_url"] in denied["message"]
+        ok = hook.post("hub/spawn-decisions", json={"username": user, "size": "small"}).json()
+        assert ok["allowed"] is True and ok["size"]["cpu_limit"] == 2
+        assert any(s["id"] == ok["session_id"] for s in hook.get("hub/sessions").json())
+        closed = hook.post("hub/sessions/stop", json={"username": user}).json()["closed"]
+        assert [c["session_id"] for c in closed] == [ok["session_id"]]
+        assert closed[0]["cpu_hours"] >= 0
+    with stack.api(stack.user_token(user)) as me:
+        allocs = me.get("me").json()["allocations"]
+        assert allocs[0]["running_servers"] == 0
+
+
+def test_who_may_call_what(stack: QuotaStack) -> None:
+    alice, bob = name("alice"), name("bob")
+    with stack.api(stack.user_token(alice)) as api:
+        # A person cannot act as the hub, nor as an admin.
+        assert_error(api.get(f"hub/users/{bob}/entitlements"), 403, "forbidden")
+        assert_error(api.get("admin/requests"), 403, "forbidden")
+        assert_error(api.post("hub/spawn-decisions", json={"username": bob, "size": "small"}), 403)
+    with stack.api(stack.hook_token) as hook:
+        # The hook token is not a person and not an admin.
+        assert_error(hook.get("me"), 403)
+        assert_error(hook.get("admin/users"), 403)
+    with stack.api(stack.jobs_token) as jobs:
+        assert jobs.get("hub/sessions").status_code == 200
+
+
+def test_request_lifecycle_and_admin(stack: QuotaStack) -> None:
+    user, admin = name("res"), name("admin")
+    with stack.api(stack.user_token(user)) as me, stack.api(
+        stack.user_token(admin, admin=True)
+    ) as adm:
+        short = me.post("me/requests", json={"tier": "research", "justification": "pls"})
+        assert_error(short, 422, "invalid_input")
+        assert "justification" in short.json()["detail"]
+        assert_error(
+            me.post("me/requests", json={"tier": "consortium", "justification": JUSTIFICATION}),
+            422,
+            "proposal_ref_required",
+        )
+        created = me.post("me/requests", json={"tier": "research", "justification": JUSTIFICATION})
+        assert created.status_code == 201
+        req_id = created.json()["id"]
+        assert_error(
+            me.post("me/requests", json={"tier": "research", "justification": JUSTIFICATION}),
+            409,
+            "request_pending",
+        )
+        pending = adm.get("admin/requests", params={"status": "pending"}).json()
+        assert req_id in [r["id"] for r in pending]
+        assert_error(adm.post(f"admin/requests/{req_id}/deny", json={"note": ""}), 422)
+        ok = adm.post(f"admin/requests/{req_id}/approve", json={"cpu_hours": 300, "note": "ok"})
+        assert ok.status_code == 200 and ok.json()["status"] == "approved"
+        assert_error(adm.post(f"admin/requests/{req_id}/approve", json={}), 409, "already_decided")
+        mine = me.get("me").json()
+        assert mine["tier"] == "research"
+        assert adm.get("admin/users", params={"q": user}).json()[0]["username"] == user
+        audit = adm.get("admin/audit").json()
+        assert any(e["action"] == "request.approve.upgrade" and e["actor"] == admin for e in audit)
+        assert adm.get("admin/reports/usage").status_code == 200
+        assert_error(adm.get(f"admin/users/{name('ghost')}"), 404, "not_found")
+
+
+def test_leads_manage_only_their_consortium(stack: QuotaStack) -> None:
+    admin, lead, member, outsider = (name(p) for p in ("adm", "lead", "mem", "out"))
+    with stack.api(stack.user_token(admin, admin=True)) as adm:
+        created = adm.post(
+            "admin/consortia",
+            json={
+                "name": name("cons"), "cpu_hours": 100, "home_quota_soft_gib": 10,
+                "home_quota_hard_gib": 20, "term_days": 30, "leads": [lead],
+            },
+        )
+        assert created.status_code == 201, created.text
+        cid = created.json()["id"]
+    with stack.api(stack.user_token(lead)) as api:
+        added = api.post(
+            f"consortia/{cid}/members", json={"username": member, "cpu_hours_share": 70}
+        )
+        assert added.status_code == 201, added.text
+        too_much = api.put(f"consortia/{cid}/members/{member}/share", json={"cpu_hours_share": 101})
+        body = assert_error(too_much, 409, "pool_exceeded")
+        assert "at most 100" in body["detail"]
+        assert api.put(
+            f"consortia/{cid}/members/{member}/share", json={"cpu_hours_share": 80}
+        ).status_code == 200
+    with stack.api(stack.user_token(member)) as api:
+        sub = [a for a in api.get("me").json()["allocations"] if a["tier"] == "consortium"]
+        assert sub[0]["cpu_hours_budget"] == 80
+        assert_error(api.get(f"consortia/{cid}"), 403, "forbidden")
+    with stack.api(stack.user_token(outsider)) as api:
+        assert_error(
+            api.post(f"consortia/{cid}/members", json={"username": outsider}), 403, "forbidden"
+        )
+        assert_error(api.get("consortia/999999"), 404, "not_found")
