@@ -1,3 +1,3 @@
-"""Roman Research Nexus quota service: tiers, allocations, the CPU-hour ledger and storage policy."""
+"""Roman Research Nexus quota service: tiers, allocations, CPU-hour ledger, storage policy."""
 
 __version__ = "0.1.0"

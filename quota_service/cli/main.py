@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from datetime import datetime
+from typing import TypeVar
 
 import click
+from pydantic import BaseModel
 
 from ..models.v1 import ApproveIn, ExtendIn, GrantIn
 from ..schema import RequestStatus
@@ -340,9 +342,7 @@ def consortium_set_share(
 @JSON_OPTION
 @pass_state
 @handle_errors
-def report(
-    state: CliState, since: datetime | None, until: datetime | None, as_json: bool
-) -> None:
+def report(state: CliState, since: datetime | None, until: datetime | None, as_json: bool) -> None:
     """CPU-hours and estimated cost by tier and by allocation."""
     from datetime import UTC
 
@@ -374,7 +374,10 @@ def expire(state: CliState, as_json: bool) -> None:
     )
 
 
-def _model(cls: type, **values: object) -> object:
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _model(cls: type[ModelT], **values: object) -> ModelT:
     """Validate CLI input with the API's models, as a usage error if it is wrong."""
     from pydantic import ValidationError
 

@@ -40,9 +40,8 @@ def spawn_decision(
     """Decide a spawn. An allowed decision opens a session on the chosen allocation."""
     with factory.unit_of_work() as svc:
         decision = svc.spawn.decide(body.username, body.server_name, body.size, body.allocation_id)
-    SPAWN_DECISIONS.labels(
-        result="allowed" if decision.allowed else decision.code  # type: ignore[union-attr]
-    ).inc()
+    result = decision.code if isinstance(decision, SpawnDenied) else "allowed"
+    SPAWN_DECISIONS.labels(result=result).inc()
     return decision
 
 

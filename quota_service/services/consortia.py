@@ -129,7 +129,12 @@ class ConsortiumService:
         return self.view(consortium.id)
 
     def _add(
-        self, consortium: Consortium, pool: Allocation, username: str, role: MemberRole, share: float
+        self,
+        consortium: Consortium,
+        pool: Allocation,
+        username: str,
+        role: MemberRole,
+        share: float,
     ) -> ConsortiumMember:
         user = self.users.ensure(username)
         existing = self.ctx.session.scalar(

@@ -50,9 +50,7 @@ def roll_period(policy: Policy, allocation: Allocation, now: datetime) -> bool:
     return True
 
 
-def standing(
-    policy: Policy, allocation: Allocation, pool: Allocation | None = None
-) -> Standing:
+def standing(policy: Policy, allocation: Allocation, pool: Allocation | None = None) -> Standing:
     total = budget(policy, allocation)
     left = total - allocation.cpu_hours_used
     if pool is not None:

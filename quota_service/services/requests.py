@@ -149,9 +149,7 @@ class RequestService:
                 AllocationRequest.id == request_id,
                 AllocationRequest.status == RequestStatus.pending,
             )
-            .values(
-                status=status, decided_by=actor, decided_at=self.ctx.now(), decision_note=note
-            )
+            .values(status=status, decided_by=actor, decided_at=self.ctx.now(), decision_note=note)
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]

@@ -251,7 +251,11 @@ class SpawnService:
 
     def _lock(self, allocation: Allocation) -> list[Allocation]:
         """Lock the allocation (and its pool) rows, pool first, for the decision."""
-        ids = [allocation.id] if allocation.parent_id is None else [allocation.parent_id, allocation.id]
+        ids = (
+            [allocation.id]
+            if allocation.parent_id is None
+            else [allocation.parent_id, allocation.id]
+        )
         rows = list(
             self.ctx.session.scalars(
                 select(Allocation)
@@ -281,7 +285,9 @@ class SpawnService:
         """CPU-hours held back by open sessions on this allocation (or its whole pool)."""
         hours = self.ctx.spawn_reservation_hours
         ids = select(Allocation.id).where(
-            (Allocation.parent_id == pool.id) if pool is not None else (Allocation.id == allocation.id)
+            (Allocation.parent_id == pool.id)
+            if pool is not None
+            else (Allocation.id == allocation.id)
         )
         total = self.ctx.session.scalar(
             select(func.coalesce(func.sum(ServerSession.cpu_per_hour), 0.0)).where(

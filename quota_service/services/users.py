@@ -159,9 +159,7 @@ class UserService:
         """The largest home quota among the user's usable allocations."""
         best: tuple[int, int] | None = None
         for alloc in self.usable_allocations(user):
-            pool = (
-                self.ctx.session.get(Allocation, alloc.parent_id) if alloc.parent_id else None
-            )
+            pool = self.ctx.session.get(Allocation, alloc.parent_id) if alloc.parent_id else None
             quota = ledger.home_quota_bytes(self.ctx.policy, alloc, pool)
             if quota and (best is None or quota[1] > best[1]):
                 best = quota

@@ -80,9 +80,7 @@ def latest_storage(ctx: ServiceContext, user: User) -> StorageUsageSnapshot | No
     ).first()
 
 
-def storage_view(
-    ctx: ServiceContext, user: User, quota: tuple[int, int] | None
-) -> StorageView:
+def storage_view(ctx: ServiceContext, user: User, quota: tuple[int, int] | None) -> StorageView:
     snap = latest_storage(ctx, user)
     view = StorageView(
         soft_quota_bytes=quota[0] if quota else None,

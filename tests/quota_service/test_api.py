@@ -49,9 +49,7 @@ def test_hub_flow_spawn_stop_charge(stack: QuotaStack) -> None:
     with stack.api(stack.hook_token) as hook:
         ent = hook.get(f"hub/users/{user}/entitlements").json()
         assert [s["name"] for s in ent["sizes"]] == ["small", "medium"]
-        denied = hook.post(
-            "hub/spawn-decisions", json={"username": user, "size": "large"}
-        ).json()
+        denied = hook.post("hub/spawn-decisions", json={"username": user, "size": "large"}).json()
         assert denied["allowed"] is False and denied["code"] == "size_not_allowed"
         assert denied["upgrade_url"] in denied["message"]
         ok = hook.post("hub/spawn-decisions", json={"username": user, "size": "small"}).json()
@@ -82,9 +80,10 @@ def test_who_may_call_what(stack: QuotaStack) -> None:
 
 def test_request_lifecycle_and_admin(stack: QuotaStack) -> None:
     user, admin = name("res"), name("admin")
-    with stack.api(stack.user_token(user)) as me, stack.api(
-        stack.user_token(admin, admin=True)
-    ) as adm:
+    with (
+        stack.api(stack.user_token(user)) as me,
+        stack.api(stack.user_token(admin, admin=True)) as adm,
+    ):
         short = me.post("me/requests", json={"tier": "research", "justification": "pls"})
         assert_error(short, 422, "invalid_input")
         assert "justification" in short.json()["detail"]
@@ -122,8 +121,12 @@ def test_leads_manage_only_their_consortium(stack: QuotaStack) -> None:
         created = adm.post(
             "admin/consortia",
             json={
-                "name": name("cons"), "cpu_hours": 100, "home_quota_soft_gib": 10,
-                "home_quota_hard_gib": 20, "term_days": 30, "leads": [lead],
+                "name": name("cons"),
+                "cpu_hours": 100,
+                "home_quota_soft_gib": 10,
+                "home_quota_hard_gib": 20,
+                "term_days": 30,
+                "leads": [lead],
             },
         )
         assert created.status_code == 201, created.text
@@ -136,9 +139,12 @@ def test_leads_manage_only_their_consortium(stack: QuotaStack) -> None:
         too_much = api.put(f"consortia/{cid}/members/{member}/share", json={"cpu_hours_share": 101})
         body = assert_error(too_much, 409, "pool_exceeded")
         assert "at most 100" in body["detail"]
-        assert api.put(
-            f"consortia/{cid}/members/{member}/share", json={"cpu_hours_share": 80}
-        ).status_code == 200
+        assert (
+            api.put(
+                f"consortia/{cid}/members/{member}/share", json={"cpu_hours_share": 80}
+            ).status_code
+            == 200
+        )
     with stack.api(stack.user_token(member)) as api:
         sub = [a for a in api.get("me").json()["allocations"] if a["tier"] == "consortium"]
         assert sub[0]["cpu_hours_budget"] == 80

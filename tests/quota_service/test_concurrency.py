@@ -69,7 +69,12 @@ def test_racing_spawns_never_overdraw_the_last_cpu_hours(pg_stack: QuotaStack) -
 
     def spawn(i: int) -> dict[str, object]:
         with pg_stack.api(pg_stack.hook_token) as hook:
-            body = {"username": user, "server_name": f"s{i}", "size": "small", "allocation_id": alloc_id}
+            body = {
+                "username": user,
+                "server_name": f"s{i}",
+                "size": "small",
+                "allocation_id": alloc_id,
+            }
             resp = hook.post("hub/spawn-decisions", json=body)
             assert resp.status_code == 200, resp.text
             return dict(resp.json())

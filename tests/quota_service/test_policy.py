@@ -16,7 +16,10 @@ def test_default_policy_matches_architecture_defaults() -> None:
     assert consortium.sizes == ["small", "medium", "large", "xlarge"]
     assert (entry.cpu_hours_per_term, research.cpu_hours_per_term) == (1000, 20000)
     assert consortium.cpu_hours_per_term is None  # set at approval
-    assert entry.home_quota_gib is not None and (entry.home_quota_gib.soft, entry.home_quota_gib.hard) == (10, 15)
+    assert entry.home_quota_gib is not None and (
+        entry.home_quota_gib.soft,
+        entry.home_quota_gib.hard,
+    ) == (10, 15)
     assert [t.scratch_retention_days for t in (entry, research, consortium)] == [14, 30, 60]
     assert [t.idle_cull_hours for t in (entry, research, consortium)] == [1, 4, 8]
     assert [t.max_session_hours for t in (entry, research, consortium)] == [24, 72, 168]
@@ -24,7 +27,10 @@ def test_default_policy_matches_architecture_defaults() -> None:
     assert research.term_days == 365 and entry.term_days is None
     sizes = policy.sizes
     assert [(sizes[n].cpu_limit, sizes[n].mem_limit_gib) for n in sizes] == [
-        (2, 8), (4, 16), (8, 64), (16, 128)
+        (2, 8),
+        (4, 16),
+        (8, 64),
+        (16, 128),
     ]
     assert all(s.cpu_guarantee < s.cpu_limit for s in sizes.values())
 
@@ -47,7 +53,7 @@ def test_bad_value_names_key_and_value(tmp_path: Path) -> None:
 def test_unknown_key_is_an_error(tmp_path: Path) -> None:
     data = yaml.safe_load(default_policy_text())
     data["tiers"]["entry"]["cpu_hours_per_turm"] = 5
-    with pytest.raises(PolicyError, match="tiers.entry.cpu_hours_per_turm"):
+    with pytest.raises(PolicyError, match=r"tiers\.entry\.cpu_hours_per_turm"):
         load_policy(_write(tmp_path, data))
 
 
@@ -61,7 +67,7 @@ def test_unknown_size_in_tier(tmp_path: Path) -> None:
 def test_guarantee_above_limit(tmp_path: Path) -> None:
     data = yaml.safe_load(default_policy_text())
     data["sizes"]["small"]["cpu_guarantee"] = 9
-    with pytest.raises(PolicyError, match="sizes.small"):
+    with pytest.raises(PolicyError, match=r"sizes\.small"):
         load_policy(_write(tmp_path, data))
 
 

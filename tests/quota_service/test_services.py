@@ -7,7 +7,14 @@ from sqlalchemy import select
 
 from quota_service.errors import Conflict, InvalidInput, PermissionDenied
 from quota_service.factory import Factory
-from quota_service.models.v1 import ApproveIn, ExtendIn, GrantIn, RequestIn, SpawnAllowed, SpawnDenied
+from quota_service.models.v1 import (
+    ApproveIn,
+    ExtendIn,
+    GrantIn,
+    RequestIn,
+    SpawnAllowed,
+    SpawnDenied,
+)
 from quota_service.schema import AuditEvent, AuditLogIsAppendOnly, StorageUsageSnapshot
 from tests.support.clock import FakeClock
 
@@ -28,7 +35,8 @@ def denied(decision: SpawnAllowed | SpawnDenied) -> SpawnDenied:
 def grant_research(factory: Factory, username: str, **kw: object) -> int:
     with factory.unit_of_work() as svc:
         view = svc.allocations.grant(
-            "admin", GrantIn(username=username, tier="research", reason="test", **kw)  # type: ignore[arg-type]
+            "admin",
+            GrantIn(username=username, tier="research", reason="test", **kw),  # type: ignore[arg-type]
         )
     return view.id
 
@@ -197,7 +205,9 @@ def test_withdraw_only_own_and_renewal(factory: Factory, clock: FakeClock) -> No
     with factory.unit_of_work() as svc:
         req = svc.requests.create(
             "gina",
-            RequestIn(tier="research", kind="renewal", allocation_id=alloc_id, justification=JUSTIFICATION),
+            RequestIn(
+                tier="research", kind="renewal", allocation_id=alloc_id, justification=JUSTIFICATION
+            ),
         )
         status = svc.allocations.view(alloc_id).status
     assert status == "renewal-requested"
@@ -214,9 +224,15 @@ def test_withdraw_only_own_and_renewal(factory: Factory, clock: FakeClock) -> No
 def test_consortium_pool_shares_and_charges(factory: Factory, clock: FakeClock) -> None:
     with factory.unit_of_work() as svc:
         c = svc.consortia.create(
-            "root", name="hlwas", proposal_ref="ROMAN-C-7", cpu_hours=100,
-            home_quota_soft_gib=500, home_quota_hard_gib=600, term_days=365,
-            leads=["lead1"], reason="panel",
+            "root",
+            name="hlwas",
+            proposal_ref="ROMAN-C-7",
+            cpu_hours=100,
+            home_quota_soft_gib=500,
+            home_quota_hard_gib=600,
+            term_days=365,
+            leads=["lead1"],
+            reason="panel",
         )
         svc.consortia.add_member("lead1", c.id, "m1", "member", 60)
     with pytest.raises(Conflict) as err:
