@@ -52,7 +52,9 @@ class ServerProcess:
         last = ""
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}"
+                )
             try:
                 resp = httpx.get(url, timeout=2.0)
                 if resp.status_code in ok:

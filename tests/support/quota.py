@@ -1,8 +1,8 @@
 """A real quota service process (`nexus-quota serve`) behind a real JupyterHub for tokens.
 
-    stack = QuotaStack.start(workdir, db_url)        # hub + migrated quota service
-    stack.api(stack.user_token("alice"))              # httpx client for /services/quota/api/v1/
-    stack.api(stack.hook_token)                       # as the hub's spawner hook
+stack = QuotaStack.start(workdir, db_url)        # hub + migrated quota service
+stack.api(stack.user_token("alice"))              # httpx client for /services/quota/api/v1/
+stack.api(stack.hook_token)                       # as the hub's spawner hook
 """
 
 from __future__ import annotations
@@ -58,9 +58,7 @@ class QuotaStack:
         return self._tokens[name]
 
     @classmethod
-    def start(
-        cls, workdir: Path, db_url: str, *, env: dict[str, str] | None = None
-    ) -> QuotaStack:
+    def start(cls, workdir: Path, db_url: str, *, env: dict[str, str] | None = None) -> QuotaStack:
         tokens = {k: secrets.token_hex(16) for k in ("quota", "admin", "hook", "jobs")}
         hub = start_hub(
             workdir / "hub",

@@ -1,0 +1,142 @@
+"""Put a `SpawnPlan` onto a spawner: KubeSpawner in Kubernetes, a local process spawner in dev."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import builders
+from .builders import LocalLayout, SpawnPlan
+from .settings import HubSettings
+
+NOTICE_FILE = "NEXUS-NOTICE.txt"
+
+
+class StorageApplier(Protocol):
+    def apply(self, spawner: Any, plan: SpawnPlan) -> None: ...
+
+
+def apply_common(spawner: Any, plan: SpawnPlan, settings: HubSettings) -> None:
+    """Limits, guarantees and environment: the same for every spawner."""
+    for name, value in builders.resources(plan.size).items():
+        setattr(spawner, name, value)
+    env = dict(spawner.environment)
+    env.update(builders.environment(plan, settings.quota_public_path))
+    spawner.environment = env
+
+
+class KubeApplier:
+    """KubeSpawner: scheduling, labels and EFS volumes for the size."""
+
+    def __init__(self, settings: HubSettings) -> None:
+        self.settings = settings
+
+    def apply(self, spawner: Any, plan: SpawnPlan) -> None:
+        apply_common(spawner, plan, self.settings)
+        spawner.node_selector = dict(plan.size.node_selector)
+        spawner.tolerations = builders.tolerations(plan.size)
+        extra = dict(spawner.extra_labels)
+        extra.update(builders.labels(plan))
+        spawner.extra_labels = extra
+        volumes, mounts = builders.kube_volumes(self.settings)
+        spawner.volumes = [v for v in spawner.volumes if v.get("name") not in _names(volumes)]
+        spawner.volumes = [*spawner.volumes, *volumes]
+        kept = [m for m in spawner.volume_mounts if m.get("mountPath") not in _paths(mounts)]
+        spawner.volume_mounts = [*kept, *mounts]
+        env = dict(spawner.environment)
+        env["SCRATCH_DIR"] = self.settings.scratch_mount_path
+        env["NEXUS_TUTORIALS_DIR"] = self.settings.tutorials_mount_path
+        spawner.environment = env
+
+
+def _names(items: list[dict[str, Any]]) -> set[str]:
+    return {str(i["name"]) for i in items}
+
+
+def _paths(items: list[dict[str, Any]]) -> set[str]:
+    return {str(i["mountPath"]) for i in items}
+
+
+class LocalApplier:
+    """Local process spawner: directories under the state dir stand in for EFS."""
+
+    def __init__(self, settings: HubSettings) -> None:
+        self.settings = settings
+
+    def apply(self, spawner: Any, plan: SpawnPlan) -> None:
+        apply_common(spawner, plan, self.settings)
+        layout = builders.local_layout(self.settings, plan.username)
+        prepare_local_home(layout, plan.notice)
+        if hasattr(spawner, "home_dir"):
+            spawner.home_dir = str(layout.home)
+        env = dict(spawner.environment)
+        env["SCRATCH_DIR"] = str(layout.scratch)
+        if layout.tutorials_source is not None:
+            env["NEXUS_TUTORIALS_DIR"] = str(layout.home / "tutorials")
+        spawner.environment = env
+
+
+def prepare_local_home(layout: LocalLayout, notice: str | None) -> None:
+    """Create home and scratch, link `~/scratch` and a read-only copy of the tutorials."""
+    layout.home.mkdir(parents=True, exist_ok=True)
+    layout.scratch.mkdir(parents=True, exist_ok=True)
+    _ensure_symlink(layout.home / "scratch", layout.scratch)
+    if layout.tutorials_source is not None and layout.tutorials_source.is_dir():
+        refresh_readonly_copy(layout.tutorials_source, layout.tutorials_copy)
+        _ensure_symlink(layout.home / "tutorials", layout.tutorials_copy)
+    notice_path = layout.home / NOTICE_FILE
+    if notice:
+        notice_path.write_text(notice + "\n")
+    elif notice_path.is_file() and not notice_path.is_symlink():
+        notice_path.unlink()
+
+
+def _ensure_symlink(link: Path, target: Path) -> None:
+    if link.is_symlink():
+        if Path(os.readlink(link)) == target:
+            return
+        link.unlink()
+    elif link.exists():
+        # A real file or directory of the user's own: never replace it.
+        return
+    link.symlink_to(target, target_is_directory=True)
+
+
+def _fingerprint(source: Path) -> str:
+    entries = []
+    for root, _dirs, files in os.walk(source):
+        for name in sorted(files):
+            st = os.stat(os.path.join(root, name))
+            rel = os.path.relpath(os.path.join(root, name), source)
+            entries.append(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}")
+    return "\n".join(sorted(entries))
+
+
+def refresh_readonly_copy(source: Path, dest: Path) -> None:
+    """Copy `source` to `dest` (files 0444, dirs 0555) unless the copy is already current."""
+    stamp = dest.with_name(dest.name + ".fingerprint")
+    fingerprint = _fingerprint(source)
+    if dest.is_dir() and stamp.is_file() and stamp.read_text() == fingerprint:
+        return
+    if dest.exists():
+        _make_writable(dest)
+        shutil.rmtree(dest)
+    shutil.copytree(source, dest, symlinks=False)
+    for root, dirs, files in os.walk(dest):
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o444)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o555)  # noqa: S103 - read-only for everyone, on purpose
+    os.chmod(dest, 0o555)  # noqa: S103 - read-only for everyone, on purpose
+    stamp.write_text(fingerprint)
+
+
+def _make_writable(path: Path) -> None:
+    os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+    for root, dirs, _files in os.walk(path):
+        for name in dirs:
+            p = os.path.join(root, name)
+            os.chmod(p, os.stat(p).st_mode | stat.S_IWUSR | stat.S_IXUSR)

@@ -1,0 +1,226 @@
+"""Pure builders: what a spawn decision means for a server, apart from any I/O.
+
+`SpawnPlan` is built from an allowed decision (or from the fail-open fallback size); the
+functions below turn it into resources, scheduling, labels, environment and volumes. The
+appliers in `hub_config.apply` put those onto a KubeSpawner or a local spawner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .quota_client import Size, SpawnAllowed, Toleration
+from .settings import FallbackSize, HubSettings
+
+LABEL_TIER = "nexus/tier"
+LABEL_ALLOCATION = "nexus/allocation"
+LABEL_SIZE = "nexus/size"
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class SpawnPlan:
+    """Everything the hook applies to one server."""
+
+    username: str
+    server_name: str
+    size: Size
+    tier: str
+    allocation: str  # the allocation id, or "none" when the quota service was unreachable
+    allocation_label: str
+    session_id: int | None = None
+    cleanup_mode: bool = False
+    fail_open: bool = False
+    notice: str | None = None
+    cpu_hours_left: float | None = None
+    idle_cull_hours: float | None = None
+    max_session_hours: float | None = None
+    home_soft_bytes: int | None = None
+    home_hard_bytes: int | None = None
+    scratch_retention_days: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def plan_from_decision(username: str, server_name: str, decision: SpawnAllowed) -> SpawnPlan:
+    return SpawnPlan(
+        username=username,
+        server_name=server_name,
+        size=decision.size,
+        tier=decision.tier,
+        allocation=str(decision.allocation_id),
+        allocation_label=decision.allocation_label,
+        session_id=decision.session_id,
+        cleanup_mode=decision.cleanup_mode,
+        notice=decision.notice,
+        cpu_hours_left=decision.cpu_hours_left,
+        idle_cull_hours=decision.idle_cull_hours,
+        max_session_hours=decision.max_session_hours,
+        home_soft_bytes=decision.home_soft_bytes,
+        home_hard_bytes=decision.home_hard_bytes,
+        scratch_retention_days=decision.scratch_retention_days,
+    )
+
+
+FAIL_OPEN_NOTICE = (
+    "The quota service could not be reached, so this server runs with Entry limits "
+    "and its usage is not yet recorded."
+)
+
+
+def fallback_size(fallback: FallbackSize) -> Size:
+    return Size(
+        name=fallback.name,
+        display_name=fallback.display_name,
+        description=fallback.description,
+        cpu_limit=fallback.cpu_limit,
+        cpu_guarantee=fallback.cpu_guarantee,
+        mem_limit_bytes=fallback.mem_limit_bytes,
+        mem_guarantee_bytes=fallback.mem_guarantee_bytes,
+        cpu_hours_per_hour=fallback.cpu_limit,
+        node_selector=dict(fallback.node_selector),
+        tolerations=[Toleration(**t.model_dump()) for t in fallback.tolerations],
+    )
+
+
+def fail_open_plan(username: str, server_name: str, fallback: FallbackSize) -> SpawnPlan:
+    """The plan when the quota service is unreachable and the fail mode is open."""
+    return SpawnPlan(
+        username=username,
+        server_name=server_name,
+        size=fallback_size(fallback),
+        tier="entry",
+        allocation="none",
+        allocation_label="Entry (quota service unreachable)",
+        fail_open=True,
+        notice=FAIL_OPEN_NOTICE,
+        idle_cull_hours=fallback.idle_cull_hours,
+        max_session_hours=fallback.max_session_hours,
+    )
+
+
+def resources(size: Size) -> dict[str, Any]:
+    """CPU and memory limits and guarantees, as Spawner trait values."""
+    return {
+        "cpu_limit": float(size.cpu_limit),
+        "cpu_guarantee": float(size.cpu_guarantee),
+        "mem_limit": int(size.mem_limit_bytes),
+        "mem_guarantee": int(size.mem_guarantee_bytes),
+    }
+
+
+def tolerations(size: Size) -> list[dict[str, str]]:
+    """Kubernetes tolerations for the size, without empty keys."""
+    return [{k: v for k, v in t.model_dump().items() if v is not None} for t in size.tolerations]
+
+
+def labels(plan: SpawnPlan) -> dict[str, str]:
+    """Pod labels for cost attribution."""
+    return {LABEL_TIER: plan.tier, LABEL_ALLOCATION: plan.allocation, LABEL_SIZE: plan.size.name}
+
+
+def _fmt(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def environment(plan: SpawnPlan, quota_public_path: str) -> dict[str, str]:
+    """Environment variables the user's server gets: tier, allocation and quota figures."""
+    env = {
+        "NEXUS_TIER": plan.tier,
+        "NEXUS_ALLOCATION_ID": plan.allocation,
+        "NEXUS_ALLOCATION_LABEL": plan.allocation_label,
+        "NEXUS_SIZE": plan.size.name,
+        "NEXUS_CPU_LIMIT": _fmt(plan.size.cpu_limit),
+        "NEXUS_MEM_LIMIT_BYTES": _fmt(plan.size.mem_limit_bytes),
+        "NEXUS_CPU_HOURS_PER_HOUR": _fmt(plan.size.cpu_hours_per_hour),
+        "NEXUS_CPU_HOURS_LEFT": _fmt(plan.cpu_hours_left),
+        "NEXUS_IDLE_CULL_HOURS": _fmt(plan.idle_cull_hours),
+        "NEXUS_MAX_SESSION_HOURS": _fmt(plan.max_session_hours),
+        "NEXUS_HOME_QUOTA_SOFT_BYTES": _fmt(plan.home_soft_bytes),
+        "NEXUS_HOME_QUOTA_HARD_BYTES": _fmt(plan.home_hard_bytes),
+        "NEXUS_SCRATCH_RETENTION_DAYS": _fmt(plan.scratch_retention_days),
+        "NEXUS_CLEANUP_MODE": "1" if plan.cleanup_mode else "0",
+        "NEXUS_QUOTA_FAIL_OPEN": "1" if plan.fail_open else "0",
+        "NEXUS_NOTICE": plan.notice or "",
+        "NEXUS_QUOTA_URL": quota_public_path,
+    }
+    env.update(plan.extra_env)
+    return env
+
+
+def kube_volumes(settings: HubSettings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """EFS volumes and mounts: home and scratch with per-user subPaths, tutorials read-only.
+
+    `{username}` in the subPath templates is expanded by KubeSpawner (escaped username).
+    """
+    volumes: list[dict[str, Any]] = [
+        {"name": "nexus-home", "persistentVolumeClaim": {"claimName": settings.home_pvc_name}}
+    ]
+    mounts: list[dict[str, Any]] = [
+        {
+            "name": "nexus-home",
+            "mountPath": settings.home_mount_path,
+            "subPath": settings.home_subpath_template,
+        }
+    ]
+    scratch_volume = "nexus-home"
+    if settings.scratch_pvc_name and settings.scratch_pvc_name != settings.home_pvc_name:
+        scratch_volume = "nexus-scratch"
+        volumes.append(
+            {
+                "name": scratch_volume,
+                "persistentVolumeClaim": {"claimName": settings.scratch_pvc_name},
+            }
+        )
+    mounts.append(
+        {
+            "name": scratch_volume,
+            "mountPath": settings.scratch_mount_path,
+            "subPath": settings.scratch_subpath_template,
+        }
+    )
+    tutorials_claim = settings.tutorials_pvc_name or settings.home_pvc_name
+    tutorials_volume = "nexus-home"
+    if tutorials_claim != settings.home_pvc_name:
+        tutorials_volume = "nexus-tutorials"
+        volumes.append(
+            {
+                "name": tutorials_volume,
+                "persistentVolumeClaim": {"claimName": tutorials_claim, "readOnly": True},
+            }
+        )
+    mounts.append(
+        {
+            "name": tutorials_volume,
+            "mountPath": settings.tutorials_mount_path,
+            "subPath": settings.tutorials_subpath,
+            "readOnly": True,
+        }
+    )
+    return volumes, mounts
+
+
+@dataclass(frozen=True)
+class LocalLayout:
+    """Where a user's files live in local dev: directories standing in for EFS."""
+
+    home: Path
+    scratch: Path
+    tutorials_source: Path | None
+    tutorials_copy: Path
+
+
+def local_layout(settings: HubSettings, username: str) -> LocalLayout:
+    if "/" in username or username in {"", ".", ".."}:
+        raise ValueError(f"username {username!r} cannot name a directory")
+    return LocalLayout(
+        home=settings.local_homes / username,
+        scratch=settings.local_scratch / username,
+        tutorials_source=settings.tutorials_dir.resolve() if settings.tutorials_dir else None,
+        tutorials_copy=settings.local_tutorials_copy,
+    )

@@ -1,0 +1,97 @@
+"""Apply the whole hub configuration to a traitlets config object `c`.
+
+`configure_local` (jupyterhub_config.py) and `hub_config.z2jh.configure` share
+`configure_common`: login, services, roles, the quota hooks and the notices.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .apply import KubeApplier, LocalApplier, StorageApplier
+from .auth import configure_authenticator
+from .hook import QuotaSpawnHook
+from .profiles import LocalOptionsForm, ProfileList, options_from_form
+from .services import configure_services
+from .settings import HubSettings
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def make_hook(c: Any, settings: HubSettings, storage: StorageApplier) -> QuotaSpawnHook:
+    """The one hook instance; traits come from settings unless `c.QuotaSpawnHook` sets them."""
+    section = c.QuotaSpawnHook
+    defaults: dict[str, Any] = {
+        "quota_url": settings.quota_url,
+        "fail_mode": settings.quota_fail_mode,
+        "timeout": settings.quota_timeout_seconds,
+        "quota_public_path": settings.quota_public_path,
+        "fallback_size": settings.fallback_size.model_dump(mode="json"),
+    }
+    if settings.quota_hook_token is not None:
+        defaults["api_token"] = settings.quota_hook_token.get_secret_value()
+    for key, value in defaults.items():
+        if key not in section:
+            section[key] = value
+    hook = QuotaSpawnHook(config=c)
+    hook.storage = storage
+    return hook
+
+
+def configure_common(
+    c: Any, settings: HubSettings, storage: StorageApplier, *, local: bool
+) -> QuotaSpawnHook:
+    configure_authenticator(c, settings)
+    configure_services(c, settings, local=local)
+    hook = make_hook(c, settings, storage)
+    c.Spawner.pre_spawn_hook = hook.pre_spawn_hook
+    c.Spawner.post_stop_hook = hook.post_stop_hook
+    paths = [str(TEMPLATES), *[p for p in (c.JupyterHub.get("template_paths") or []) if p]]
+    c.JupyterHub.template_paths = list(dict.fromkeys(paths))
+    template_vars = dict(c.JupyterHub.get("template_vars") or {})
+    template_vars["announcement_home"] = hook.notices.announcement
+    template_vars["announcement_spawn"] = hook.notices.announcement
+    c.JupyterHub.template_vars = template_vars
+    return hook
+
+
+def configure_local(c: Any, settings: HubSettings) -> QuotaSpawnHook:
+    """Local dev and tests: SimpleLocalProcessSpawner, homes under the state directory."""
+    state = settings.state_dir.resolve()
+    hub_dir = state / "hub"
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    settings.local_homes.mkdir(parents=True, exist_ok=True)
+    settings.local_scratch.mkdir(parents=True, exist_ok=True)
+
+    c.JupyterHub.bind_url = settings.bind_url
+    c.JupyterHub.hub_bind_url = settings.hub_bind_url
+    c.ConfigurableHTTPProxy.api_url = settings.proxy_api_url
+    c.ConfigurableHTTPProxy.pid_file = str(hub_dir / "jupyterhub-proxy.pid")
+    c.JupyterHub.db_url = settings.hub_db_url or f"sqlite:///{hub_dir / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(hub_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(hub_dir / "jupyterhub.pid")
+
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(settings.local_homes / "{username}")
+    c.Spawner.start_timeout = settings.spawner_start_timeout
+    c.Spawner.http_timeout = settings.spawner_start_timeout
+    if settings.singleuser_cmd:
+        c.Spawner.cmd = list(settings.singleuser_cmd)
+    if os.geteuid() == 0:
+        # Local dev and CI machines often run as root; jupyter-server refuses that by default.
+        c.Spawner.args = [*list(c.Spawner.get("args") or []), "--allow-root"]
+
+    hook = configure_common(c, settings, LocalApplier(settings), local=True)
+    c.Spawner.options_form = LocalOptionsForm(ProfileList(hook))
+    c.Spawner.options_from_form = options_from_form
+    return hook
+
+
+def configure_kubernetes(c: Any, settings: HubSettings) -> QuotaSpawnHook:
+    """Inside the z2jh hub: KubeSpawner with the tier-filtered profile list."""
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    hook = configure_common(c, settings, KubeApplier(settings), local=False)
+    c.KubeSpawner.profile_list = ProfileList(hook)
+    return hook

@@ -1,0 +1,238 @@
+"""The quota spawner hooks: ask the quota service before a spawn, close the session after a stop."""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import Any
+
+from prometheus_client import Counter
+from tornado import web
+from traitlets import Any as AnyTrait
+from traitlets import Dict, Enum, Float, Instance, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from . import builders
+from .apply import StorageApplier
+from .quota_client import (
+    QuotaClient,
+    QuotaRequestError,
+    QuotaUnavailable,
+    SpawnDenied,
+)
+from .settings import FallbackSize
+
+QUOTA_UNREACHABLE = Counter(
+    "nexus_quota_unreachable_total",
+    "Calls to the quota service that failed (transport error or 5xx), by operation and fail mode",
+    ["operation", "fail_mode"],
+)
+SPAWN_DECISIONS = Counter(
+    "nexus_spawn_decisions_total",
+    "Spawn decisions applied by the hub, by outcome",
+    ["outcome"],
+)
+
+UNREACHABLE_MESSAGE = (
+    "The quota service that decides server sizes cannot be reached right now, so no server "
+    "can be started. Please try again in a few minutes; if this persists, contact the "
+    "platform administrators."
+)
+
+
+class SpawnRefused(web.HTTPError):
+    """A spawn the hub refuses; `jupyterhub_message`/`_html_message` are shown on the spawn page."""
+
+    def __init__(self, status: int, message: str, html_message: str | None = None) -> None:
+        super().__init__(status, message)
+        self.jupyterhub_message = message
+        if html_message is not None:
+            self.jupyterhub_html_message = html_message
+
+
+def denial_error(denied: SpawnDenied) -> SpawnRefused:
+    """The error a person sees: the service's message, limit, usage, reset and upgrade link."""
+    parts = [f"<p>{html.escape(denied.message)}</p>"]
+    details = []
+    if denied.limit is not None:
+        details.append(f"<li>Limit: {denied.limit:g}</li>")
+    if denied.used is not None:
+        details.append(f"<li>Used: {denied.used:g}</li>")
+    if denied.resets_at is not None:
+        details.append(f"<li>Resets: {denied.resets_at.date().isoformat()}</li>")
+    if details:
+        parts.append("<ul>" + "".join(details) + "</ul>")
+    if denied.upgrade_url:
+        url = html.escape(denied.upgrade_url, quote=True)
+        parts.append(f'<p><a href="{url}">Request an upgrade</a></p>')
+    return SpawnRefused(403, denied.message, "".join(parts))
+
+
+class NoticeBoard:
+    """Notices per user shown on the hub's home and spawn pages (cleanup mode, fail-open)."""
+
+    def __init__(self) -> None:
+        self._notices: dict[str, dict[str, str]] = {}
+
+    def set(self, username: str, server_name: str, notice: str | None) -> None:
+        servers = self._notices.setdefault(username, {})
+        if notice:
+            servers[server_name] = notice
+        else:
+            servers.pop(server_name, None)
+
+    def get(self, username: str) -> list[str]:
+        return list(self._notices.get(username, {}).values())
+
+    def announcement(self, user: Any) -> str:
+        """A `template_vars` callable: HTML for `announcement_home`/`announcement_spawn`."""
+        if user is None:
+            return ""
+        return "<br>".join(html.escape(n) for n in self.get(user.name))
+
+
+class QuotaSpawnHook(LoggingConfigurable):
+    """`pre_spawn_hook` and `post_stop_hook` backed by the quota service's `hub/` API."""
+
+    quota_url = Unicode(
+        help="Base URL of the quota service, ending in its service prefix "
+        "(e.g. http://127.0.0.1:10101/services/quota/). Default: $NEXUS_QUOTA_URL.",
+    ).tag(config=True)
+
+    @default("quota_url")
+    def _quota_url_default(self) -> str:
+        return os.environ.get("NEXUS_QUOTA_URL", "http://127.0.0.1:10101/services/quota/")
+
+    api_token = Unicode(
+        help="Token of the `quota-hub-hook` service (scope custom:nexus-quota:spawn). "
+        "Default: $NEXUS_QUOTA_HOOK_TOKEN.",
+    ).tag(config=True)
+
+    @default("api_token")
+    def _api_token_default(self) -> str:
+        return os.environ.get("NEXUS_QUOTA_HOOK_TOKEN", "")
+
+    fail_mode = Enum(
+        ["open", "closed"],
+        default_value="closed",
+        help="What a spawn does when the quota service is unreachable: 'open' starts the "
+        "fallback (Entry) size, logged and counted in nexus_quota_unreachable_total; "
+        "'closed' refuses with a clear message.",
+    ).tag(config=True)
+
+    timeout = Float(5.0, help="Seconds to wait for the quota service per request.").tag(config=True)
+
+    quota_public_path = Unicode(
+        "/services/quota/", help="Path of the quota service as users' browsers reach it."
+    ).tag(config=True)
+
+    fallback_size = Dict(
+        help="The size used when the fail mode is open (keys of hub_config.settings.FallbackSize)."
+    ).tag(config=True)
+
+    storage: StorageApplier | None = AnyTrait(  # type: ignore[assignment]
+        None,
+        allow_none=True,
+        help="Applies limits, volumes and environment to the spawner (Kube or local).",
+    )
+    notices = Instance(NoticeBoard, args=(), help="Notices shown on the hub pages.")
+
+    _client: QuotaClient | None = None
+
+    @property
+    def client(self) -> QuotaClient:
+        """The one shared client (created on first use, inside the hub's event loop)."""
+        if self._client is None:
+            self._client = QuotaClient(self.quota_url, self.api_token, timeout=self.timeout)
+        return self._client
+
+    @property
+    def fallback(self) -> FallbackSize:
+        return FallbackSize(**self.fallback_size)
+
+    def unreachable(self, operation: str, exc: Exception) -> None:
+        QUOTA_UNREACHABLE.labels(operation=operation, fail_mode=self.fail_mode).inc()
+        self.log.error("quota service unreachable during %s: %s", operation, exc)
+
+    async def pre_spawn_hook(self, spawner: Any) -> None:
+        username = spawner.user.name
+        server_name = spawner.name or ""
+        options = spawner.user_options or {}
+        size = options.get("profile")
+        allocation = options.get("allocation")
+        try:
+            allocation_id = int(allocation) if allocation not in (None, "") else None
+        except (TypeError, ValueError):
+            raise SpawnRefused(400, f"{allocation!r} is not an allocation id.") from None
+        try:
+            if not size:
+                size = await self._default_size(username)
+            decision = await self.client.spawn_decision(
+                username, server_name, str(size), allocation_id
+            )
+        except QuotaUnavailable as exc:
+            self.unreachable("spawn", exc)
+            if self.fail_mode == "closed":
+                SPAWN_DECISIONS.labels(outcome="unreachable_closed").inc()
+                raise SpawnRefused(503, UNREACHABLE_MESSAGE) from None
+            SPAWN_DECISIONS.labels(outcome="unreachable_open").inc()
+            plan = builders.fail_open_plan(username, server_name, self.fallback)
+            self.log.warning(
+                "fail-open: starting %s's server %r with the %s size",
+                username,
+                server_name,
+                plan.size.name,
+            )
+        except QuotaRequestError as exc:
+            SPAWN_DECISIONS.labels(outcome="invalid").inc()
+            raise SpawnRefused(400, f"This server cannot be started: {exc.detail}") from None
+        else:
+            if isinstance(decision, SpawnDenied):
+                SPAWN_DECISIONS.labels(outcome=f"denied_{decision.code}").inc()
+                self.log.info(
+                    "quota denied %s's server %r (%s): %s",
+                    username,
+                    server_name,
+                    decision.code,
+                    decision.message,
+                )
+                raise denial_error(decision)
+            SPAWN_DECISIONS.labels(outcome="cleanup" if decision.cleanup_mode else "allowed").inc()
+            plan = builders.plan_from_decision(username, server_name, decision)
+        self.notices.set(username, server_name, plan.notice)
+        if self.storage is not None:
+            self.storage.apply(spawner, plan)
+
+    async def _default_size(self, username: str) -> str:
+        """The size for a spawn without a choice (REST API): the first one offered."""
+        ent = await self.client.entitlements(username)
+        if not ent.sizes:
+            raise SpawnRefused(403, "None of your allocations allows a server right now.")
+        return ent.sizes[0].name
+
+    async def post_stop_hook(self, spawner: Any) -> None:
+        username = spawner.user.name
+        server_name = spawner.name or ""
+        self.notices.set(username, server_name, None)
+        try:
+            result = await self.client.stop_sessions(username, server_name)
+        except QuotaUnavailable as exc:
+            # The reconciler closes the session later from the hub's list of servers.
+            self.unreachable("stop", exc)
+            return
+        except QuotaRequestError as exc:
+            self.log.error("quota service refused to close %s/%r: %s", username, server_name, exc)
+            return
+        for closed in result.closed:
+            self.log.info(
+                "closed quota session %s of %s/%r: %.4f CPU-hours",
+                closed.session_id,
+                username,
+                server_name,
+                closed.cpu_hours,
+            )
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()

@@ -1,0 +1,159 @@
+"""The tier-filtered server sizes: KubeSpawner's `profile_list` and the same form locally.
+
+Profiles carry no `kubespawner_override`: the pre-spawn hook applies the size the quota
+service decided (which can differ from the one chosen, e.g. in clean-up mode). The form
+field names are KubeSpawner's (`profile`, `profile-option-<size>--allocation`), so
+`user_options` look the same for both spawners: `{"profile": size, "allocation": id}`.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from tornado import web
+
+from . import builders
+from .hook import UNREACHABLE_MESSAGE, QuotaSpawnHook, SpawnRefused
+from .quota_client import Allocation, Entitlements, QuotaUnavailable, Size
+
+GIB = 1024**3
+
+
+def _gib(n: int) -> str:
+    return f"{n / GIB:g}"
+
+
+def _left(alloc: Allocation) -> str:
+    if alloc.cpu_hours_left is None:
+        return "no CPU-hour limit"
+    return f"{alloc.cpu_hours_left:,.1f} CPU-hours left"
+
+
+def size_profile(size: Size, ent: Entitlements) -> dict[str, Any]:
+    """One `profile_list` entry: CPU, memory, cost per hour, CPU-hours left, charge-to choice."""
+    allocations = [a for a in (ent.allocation(i) for i in size.allocation_ids) if a is not None]
+    description = (
+        f"{size.cpu_limit:g} CPU, {_gib(size.mem_limit_bytes)} GiB RAM · "
+        f"costs {size.cpu_hours_per_hour:g} CPU-hours per hour"
+    )
+    if len(allocations) == 1:
+        description += f" · {_left(allocations[0])} ({allocations[0].label})"
+    profile: dict[str, Any] = {
+        "slug": size.name,
+        "display_name": size.display_name,
+        "description": description,
+        "kubespawner_override": {},
+    }
+    if len(allocations) > 1:
+        profile["profile_options"] = {
+            "allocation": {
+                "display_name": "Charge to",
+                "choices": {
+                    str(a.id): {
+                        "display_name": f"{a.label} — {_left(a)}",
+                        "kubespawner_override": {},
+                    }
+                    for a in allocations
+                },
+            }
+        }
+    return profile
+
+
+def build_profiles(ent: Entitlements) -> list[dict[str, Any]]:
+    """Profiles for the sizes the user's allocations allow (only the smallest in clean-up)."""
+    sizes = list(ent.sizes)
+    if ent.cleanup_mode and sizes:
+        sizes = [min(sizes, key=lambda s: (s.cpu_limit, s.mem_limit_bytes))]
+    profiles = [size_profile(s, ent) for s in sizes]
+    if ent.cleanup_mode and profiles:
+        profiles[0]["description"] += (
+            " · clean-up mode: your home is over its storage quota; delete files to get "
+            "your usual sizes back"
+        )
+    if profiles:
+        profiles[0]["default"] = True
+    return profiles
+
+
+def fallback_profiles(hook: QuotaSpawnHook) -> list[dict[str, Any]]:
+    size = builders.fallback_size(hook.fallback)
+    return [
+        {
+            "slug": size.name,
+            "display_name": size.display_name,
+            "description": f"{size.cpu_limit:g} CPU, {_gib(size.mem_limit_bytes)} GiB RAM · "
+            "Entry limits while the quota service is unreachable",
+            "kubespawner_override": {},
+            "default": True,
+        }
+    ]
+
+
+class ProfileList:
+    """The `profile_list` callable: asks the quota service for the user's entitlements."""
+
+    def __init__(self, hook: QuotaSpawnHook) -> None:
+        self.hook = hook
+
+    async def __call__(self, spawner: Any) -> list[dict[str, Any]]:
+        try:
+            ent = await self.hook.client.entitlements(spawner.user.name)
+        except QuotaUnavailable as exc:
+            self.hook.unreachable("profiles", exc)
+            if self.hook.fail_mode == "closed":
+                raise SpawnRefused(503, UNREACHABLE_MESSAGE) from None
+            return fallback_profiles(self.hook)
+        if not ent.sizes:
+            raise web.HTTPError(403, "None of your allocations allows a server right now.")
+        return build_profiles(ent)
+
+
+def render_form(profiles: list[dict[str, Any]]) -> str:
+    """The local spawner's options form, with KubeSpawner's field names."""
+    rows = []
+    for p in profiles:
+        slug = html.escape(p["slug"], quote=True)
+        checked = " checked" if p.get("default") else ""
+        row = (
+            f'<div class="nexus-size"><label><input type="radio" name="profile" '
+            f'value="{slug}"{checked}> <strong>{html.escape(p["display_name"])}</strong> — '
+            f"{html.escape(p['description'])}</label>"
+        )
+        option = p.get("profile_options", {}).get("allocation")
+        if option:
+            choices = "".join(
+                f'<option value="{html.escape(k, quote=True)}">'
+                f"{html.escape(v['display_name'])}</option>"
+                for k, v in option["choices"].items()
+            )
+            row += (
+                f" <label>{html.escape(option['display_name'])} "
+                f'<select name="profile-option-{slug}--allocation">{choices}</select></label>'
+            )
+        rows.append(row + "</div>")
+    return "\n".join(rows)
+
+
+class LocalOptionsForm:
+    """`Spawner.options_form` callable for the local spawner."""
+
+    def __init__(self, profile_list: ProfileList) -> None:
+        self.profile_list = profile_list
+
+    async def __call__(self, spawner: Any) -> str:
+        return render_form(await self.profile_list(spawner))
+
+
+def options_from_form(formdata: dict[str, list[str]]) -> dict[str, str]:
+    """Form → `user_options`: `profile` and `profile-option-<profile>--<name>` fields."""
+    options: dict[str, str] = {}
+    slug = (formdata.get("profile") or [""])[0]
+    if slug:
+        options["profile"] = slug
+        prefix = f"profile-option-{slug}--"
+        for key, values in formdata.items():
+            if key.startswith(prefix) and values:
+                options[key[len(prefix) :]] = values[0]
+    return options

@@ -1,0 +1,152 @@
+"""Hub services, custom scopes and roles for the quota service, its hook and its jobs."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+from .settings import HubSettings
+
+SCOPE_SPAWN = "custom:nexus-quota:spawn"
+SCOPE_JOBS = "custom:nexus-quota:jobs"
+SCOPE_ADMIN = "custom:nexus-quota:admin"
+
+CUSTOM_SCOPES = {
+    SCOPE_SPAWN: {
+        "description": "Ask the quota service for entitlements and spawn decisions; "
+        "open and close sessions."
+    },
+    SCOPE_JOBS: {"description": "Run quota maintenance jobs (reconcile, expire, scan, purge)."},
+    SCOPE_ADMIN: {"description": "Act as a quota service admin without being a hub admin."},
+}
+
+# What the reconciler needs from the Hub REST API: list users and their servers with
+# activity, stop servers; nothing else.
+RECONCILER_HUB_SCOPES = [
+    "list:users",
+    "read:users:name",
+    "read:users:activity",
+    "read:servers",
+    "delete:servers",
+]
+CULLER_HUB_SCOPES = [
+    "list:users",
+    "read:users:name",
+    "read:users:activity",
+    "read:servers",
+    "delete:servers",
+]
+
+
+def quota_service_entry(settings: HubSettings, *, managed: bool) -> dict[str, Any]:
+    """The `quota` service: reachable by users at /services/quota/, OAuth without a prompt."""
+    parts = urlsplit(settings.quota_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    service: dict[str, Any] = {"name": "quota", "url": origin, "oauth_no_confirm": True}
+    if settings.quota_service_token is not None:
+        service["api_token"] = settings.quota_service_token.get_secret_value()
+    if managed:
+        port = parts.port or 80
+        service["command"] = list(settings.quota_command)
+        env = {"NEXUS_QUOTA_BIND_PORT": str(port), "NEXUS_QUOTA_BIND_HOST": parts.hostname or ""}
+        env.update(settings.quota_environment)
+        service["environment"] = env
+    return service
+
+
+def token_service(name: str, token: str | None) -> dict[str, Any]:
+    service: dict[str, Any] = {"name": name}
+    if token:
+        service["api_token"] = token
+    return service
+
+
+def roles() -> list[dict[str, Any]]:
+    """The hook and the jobs get only the scopes they need; users may open the quota service."""
+    return [
+        {
+            "name": "user",
+            "scopes": ["self", "access:services!service=quota"],
+        },
+        {
+            "name": "quota-service",
+            "description": "The quota service reads users and groups to resolve tokens.",
+            "scopes": ["read:users", "read:groups"],
+            "services": ["quota"],
+        },
+        {
+            "name": "quota-hub-hook",
+            "description": "The hub's spawner hook: spawn decisions and sessions.",
+            "scopes": [SCOPE_SPAWN],
+            "services": ["quota-hub-hook"],
+        },
+        {
+            "name": "quota-jobs",
+            "description": "Scheduled quota jobs, including the reconciler.",
+            "scopes": [SCOPE_JOBS, *RECONCILER_HUB_SCOPES],
+            "services": ["quota-jobs"],
+        },
+    ]
+
+
+def culler_service(settings: HubSettings) -> dict[str, Any]:
+    """jupyterhub-idle-culler at the longest tier idle time; the reconciler culls shorter."""
+    return {
+        "name": "idle-culler",
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={settings.cull_timeout_seconds}",
+            f"--cull-every={settings.cull_every_seconds}",
+        ],
+    }
+
+
+def culler_role() -> dict[str, Any]:
+    return {
+        "name": "idle-culler",
+        "description": "Stop idle servers.",
+        "scopes": list(CULLER_HUB_SCOPES),
+        "services": ["idle-culler"],
+    }
+
+
+def configure_services(c: Any, settings: HubSettings, *, local: bool) -> None:
+    """Register the services and roles.
+
+    In z2jh the chart owns `hub.services` tokens and the culler (`cull.*` values); the
+    entries set here are merged by name with what the chart already put into `c`.
+    """
+    services = {s["name"]: s for s in _existing(c.JupyterHub, "services")}
+    managed = local and settings.quota_managed
+    quota = quota_service_entry(settings, managed=managed)
+    services["quota"] = {**services.get("quota", {}), **quota}
+    for name, token in (
+        ("quota-hub-hook", settings.quota_hook_token),
+        ("quota-jobs", settings.quota_jobs_token),
+    ):
+        entry = token_service(name, token.get_secret_value() if token else None)
+        services[name] = {**services.get(name, {}), **entry}
+    role_list = {r["name"]: r for r in _existing(c.JupyterHub, "load_roles")}
+    for role in roles():
+        role_list[role["name"]] = role
+    if local and settings.cull_enabled:
+        services["idle-culler"] = culler_service(settings)
+        role_list["idle-culler"] = culler_role()
+    c.JupyterHub.services = list(services.values())
+    c.JupyterHub.load_roles = list(role_list.values())
+    scopes = dict(_existing_dict(c.JupyterHub, "custom_scopes"))
+    scopes.update(CUSTOM_SCOPES)
+    c.JupyterHub.custom_scopes = scopes
+
+
+def _existing(section: Any, key: str) -> list[dict[str, Any]]:
+    value = section.get(key) if hasattr(section, "get") else None
+    return list(value or [])
+
+
+def _existing_dict(section: Any, key: str) -> dict[str, Any]:
+    value = section.get(key) if hasattr(section, "get") else None
+    return dict(value or {})

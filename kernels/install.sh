@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Install one environment from its hash-locked requirements. Used by `make kernels` and the user image.
+#
+#   kernels/install.sh NAME PREFIX [KERNELSPEC_ROOT]
+#
+# NAME             a folder under kernels/ (roman-research-nexus, roman-calibration, lab-server)
+# PREFIX           where the virtualenv goes (created if missing)
+# KERNELSPEC_ROOT  a Jupyter data dir's kernels/ folder; the kernelspec is written to
+#                  KERNELSPEC_ROOT/NAME/kernel.json (kernel folders only)
+#
+# Environment: PYTHON (interpreter for the venv, default python3.11 or python3),
+#              UV (uv binary; falls back to pip), CRDS_PATH (reference-file cache written into the
+#              Roman Calibration kernelspec, default $HOME/crds_cache).
+set -euo pipefail
+
+usage() { echo "usage: $0 NAME PREFIX [KERNELSPEC_ROOT]" >&2; exit 2; }
+[ $# -ge 2 ] || usage
+NAME=$1
+PREFIX=$2
+SPEC_ROOT=${3:-}
+HERE=$(cd "$(dirname "$0")" && pwd)
+DIR=$HERE/$NAME
+[ -f "$DIR/requirements.txt" ] || { echo "error: no kernels/$NAME/requirements.txt (known: $(cd "$HERE" && ls -d */ | tr -d / | tr '\n' ' '))" >&2; exit 2; }
+
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=$(command -v python3.11 || command -v python3)
+fi
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
+  || { echo "error: $PYTHON is not Python 3.11; the locks are resolved for 3.11 (set PYTHON=...)" >&2; exit 2; }
+
+if [ ! -x "$PREFIX/bin/python" ]; then
+  echo "==> creating $PREFIX"
+  "$PYTHON" -m venv "$PREFIX"
+fi
+VPY=$PREFIX/bin/python
+
+echo "==> installing kernels/$NAME/requirements.txt into $PREFIX"
+if [ -n "${UV:-}" ] || command -v uv >/dev/null 2>&1; then
+  UV=${UV:-$(command -v uv)}
+  UV_PYTHON_DOWNLOADS=never "$UV" pip install --quiet --python "$VPY" --require-hashes \
+    -r "$DIR/requirements.txt"
+else
+  "$VPY" -m pip install --quiet --no-cache-dir --require-hashes -r "$DIR/requirements.txt"
+fi
+
+# Platform defaults for fsspec (S3 block size and cache type), read through FSSPEC_CONFIG_DIR.
+mkdir -p "$PREFIX/etc/fsspec"
+cp "$HERE/fsspec/conf.json" "$PREFIX/etc/fsspec/conf.json"
+
+# Small platform modules shipped with a kernel (plain files, no third-party code).
+if [ -d "$DIR/site" ]; then
+  SITE=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  cp "$DIR"/site/*.py "$SITE/"
+fi
+
+if [ -f "$DIR/kernel.json" ] && [ -n "$SPEC_ROOT" ]; then
+  mkdir -p "$SPEC_ROOT/$NAME"
+  "$VPY" - "$DIR/kernel.json" "$SPEC_ROOT/$NAME/kernel.json" "$PREFIX" "${CRDS_PATH:-$HOME/crds_cache}" <<'PY'
+import json, sys
+src, dst, prefix, crds_path = sys.argv[1:5]
+text = open(src, encoding="utf-8").read()
+text = text.replace("@PREFIX@", prefix).replace("@CRDS_PATH@", crds_path)
+spec = json.loads(text)
+with open(dst, "w", encoding="utf-8") as out:
+    json.dump(spec, out, indent=2)
+    out.write("\n")
+print(f"==> kernelspec {spec['display_name']!r} -> {dst}")
+PY
+  for logo in "$DIR"/logo-*.png; do [ -f "$logo" ] && cp "$logo" "$SPEC_ROOT/$NAME/"; done
+fi
+echo "==> $NAME ready in $PREFIX"

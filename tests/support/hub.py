@@ -1,0 +1,135 @@
+"""A real JupyterHub process (with configurable-http-proxy from npm) for tests.
+
+    hub = start_hub(workdir, env={...}, extra_config="c.JupyterHub.log_level = 'DEBUG'")
+    hub.url            # public URL, through CHP: http://127.0.0.1:<port>
+    hub.api_url        # http://127.0.0.1:<hub port>/hub/api
+    hub.api(token)     # an httpx.Client for the REST API with that token
+    hub.stop()
+
+`start_hub` writes `workdir/jupyterhub_config.py`, which loads the project's
+`hub_config/jupyterhub_config.py` (or `base_config`) and then runs `extra_config`, so a test
+can add services or tokens without touching the real configuration. Ports are free ports
+given on the command line (which overrides the config files); the state lives in
+`workdir/state` (NEXUS_STATE_DIR unless `env` sets it). CHP comes from node_modules/.bin
+(`make chp`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .processes import REPO_ROOT, ServerProcess, free_port
+
+HUB_CONFIG = REPO_ROOT / "hub_config" / "jupyterhub_config.py"
+NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
+
+
+def chp_path() -> Path:
+    chp = NODE_BIN / "configurable-http-proxy"
+    if not chp.exists():
+        found = shutil.which("configurable-http-proxy")
+        if found is None:
+            raise RuntimeError("configurable-http-proxy is not installed: run `make chp`")
+        return Path(found)
+    return chp
+
+
+@dataclass
+class HubInstance:
+    url: str
+    hub_url: str
+    workdir: Path
+    state_dir: Path
+    proc: ServerProcess
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return self.hub_url + "/hub/api"
+
+    def api(self, token: str, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.api_url + "/",
+            headers={"Authorization": f"token {token}"},
+            timeout=timeout,
+        )
+
+    def log(self) -> str:
+        return self.proc.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        # JupyterHub stops CHP and hub-managed services on SIGTERM (and leaves
+        # single-user servers running unless cleanup_servers is True, the default).
+        self.proc.stop(timeout=30)
+
+
+def start_hub(
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    extra_config: str = "",
+    base_config: Path = HUB_CONFIG,
+    log_name: str = "jupyterhub.log",
+    timeout: float = 90.0,
+) -> HubInstance:
+    """Start `jupyterhub` in `workdir` and wait until its REST API answers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    state_dir = workdir / "state"
+    port, hub_port, proxy_port = free_port(), free_port(), free_port()
+    config = workdir / "jupyterhub_config.py"
+    config.write_text(
+        "# Written by tests/support/hub.py\n"
+        "c = get_config()  # noqa\n"
+        f"load_subconfig({str(base_config)!r})  # noqa\n" + extra_config + "\n"
+    )
+    full_env = {
+        "NEXUS_STATE_DIR": str(state_dir),
+        "JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32),
+        "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
+        "PATH": os.pathsep.join([str(chp_path().parent), str(Path(sys.executable).parent)])
+        + os.pathsep
+        + os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p
+        ),
+    }
+    full_env.update(env or {})
+    argv = [
+        sys.executable,
+        "-m",
+        "jupyterhub",
+        "-f",
+        str(config),
+        f"--JupyterHub.bind_url=http://127.0.0.1:{port}",
+        f"--JupyterHub.hub_bind_url=http://127.0.0.1:{hub_port}",
+        f"--ConfigurableHTTPProxy.api_url=http://127.0.0.1:{proxy_port}",
+    ]
+    proc = ServerProcess(
+        name="jupyterhub",
+        argv=argv,
+        log_path=workdir / log_name,
+        env=full_env,
+        cwd=workdir,
+    ).start()
+    hub = HubInstance(
+        url=f"http://127.0.0.1:{port}",
+        hub_url=f"http://127.0.0.1:{hub_port}",
+        workdir=workdir,
+        state_dir=Path(full_env["NEXUS_STATE_DIR"]),
+        proc=proc,
+        env=full_env,
+    )
+    try:
+        # Through the proxy, so CHP is up and routes to the hub too.
+        proc.wait_http(hub.url + "/hub/api", timeout=timeout)
+    except Exception:
+        proc.stop()
+        raise
+    return hub
