@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from storage_trees import BENCH_DIR, REPO, build_tree, median
+from bench.storage_trees import BENCH_DIR, REPO, build_tree, median
 
 RESULTS = REPO / "bench" / "results" / "storage.json"
 
@@ -73,7 +73,7 @@ def one_round(users: int, files: int, order: int) -> dict[str, Any]:
     def run_exec() -> tuple[float, dict[str, Any]]:
         t = time.perf_counter()
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", *map(os.fspath, manifests)],
+            [sys.executable, "-m", MODULE, "--worker", *map(os.fspath, manifests)],
             check=True,
             capture_output=True,
             text=True,
@@ -119,7 +119,9 @@ def main() -> None:
         "find_delete_seconds_median": round(find_m, 4),
         "execute_seconds_median_wall": round(exec_m, 4),
         "speed_vs_find_delete": round(find_m / exec_m, 3),
-        "rounds": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rounds],
+        "rounds": [
+            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rounds
+        ],
         "target_speed_vs_find_delete_at_least": 0.5,
         "met": find_m / exec_m >= 0.5 and all(r["left_behind"] == 0 for r in rounds),
     }

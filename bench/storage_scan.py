@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from storage_trees import BENCH_DIR, REPO, build_tree, median
+from bench.storage_trees import BENCH_DIR, REPO, build_tree, median
 
 RESULTS = REPO / "bench" / "results" / "storage.json"
 
@@ -62,7 +62,7 @@ def time_du(root: Path) -> float:
 def time_scan(root: Path, workers: int) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", os.fspath(root), "--workers", str(workers)],
+        [sys.executable, "-m", MODULE, "--worker", os.fspath(root), "--workers", str(workers)],
         check=True,
         capture_output=True,
         text=True,
@@ -120,7 +120,9 @@ def main() -> None:
     if args.worker:
         scan_worker(args.worker, args.workers)
         return
-    sizes = [bench_size(args.users, n, args.repeats, args.workers) for n in (args.files, 2 * args.files)]
+    sizes = [
+        bench_size(args.users, n, args.repeats, args.workers) for n in (args.files, 2 * args.files)
+    ]
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import os
-from typing import Any
+from typing import Any, Self
 
 from prometheus_client import Counter
 from tornado import web
@@ -68,7 +68,18 @@ def denial_error(denied: SpawnDenied) -> SpawnRefused:
     return SpawnRefused(403, denied.message, "".join(parts))
 
 
-class NoticeBoard:
+class Shared:
+    """Not copied by traitlets: config values are deep-copied into every Spawner, and these
+    objects (one HTTP client, one notice board) must stay one per hub."""
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+
+class NoticeBoard(Shared):
     """Notices per user shown on the hub's home and spawn pages (cleanup mode, fail-open)."""
 
     def __init__(self) -> None:
@@ -91,7 +102,7 @@ class NoticeBoard:
         return "<br>".join(html.escape(n) for n in self.get(user.name))
 
 
-class QuotaSpawnHook(LoggingConfigurable):
+class QuotaSpawnHook(Shared, LoggingConfigurable):
     """`pre_spawn_hook` and `post_stop_hook` backed by the quota service's `hub/` API."""
 
     quota_url = Unicode(

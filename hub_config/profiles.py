@@ -14,7 +14,7 @@ from typing import Any
 from tornado import web
 
 from . import builders
-from .hook import UNREACHABLE_MESSAGE, QuotaSpawnHook, SpawnRefused
+from .hook import UNREACHABLE_MESSAGE, QuotaSpawnHook, Shared, SpawnRefused
 from .quota_client import Allocation, Entitlements, QuotaUnavailable, Size
 
 GIB = 1024**3
@@ -91,7 +91,7 @@ def fallback_profiles(hook: QuotaSpawnHook) -> list[dict[str, Any]]:
     ]
 
 
-class ProfileList:
+class ProfileList(Shared):
     """The `profile_list` callable: asks the quota service for the user's entitlements."""
 
     def __init__(self, hook: QuotaSpawnHook) -> None:
@@ -136,7 +136,7 @@ def render_form(profiles: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-class LocalOptionsForm:
+class LocalOptionsForm(Shared):
     """`Spawner.options_form` callable for the local spawner."""
 
     def __init__(self, profile_list: ProfileList) -> None:

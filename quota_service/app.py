@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__
+from . import __version__, web
 from .auth import HubTokenResolver
 from .config import Settings, load_settings
 from .db import ensure_current
@@ -130,4 +130,6 @@ def create_app(
         )
         return response
 
+    # Pages for people (web/): session middleware, static files, routes; after the API routes.
+    web.install(app, settings)
     return app

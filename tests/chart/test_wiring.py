@@ -38,11 +38,14 @@ JOBS = {
     "nexus-quota-reconcile": ["nexus-quota", "reconcile"],
     "nexus-quota-expire": ["nexus-quota", "expire"],
 }
-# Which jobs mount EFS, and how: scan and plan read, execute writes, the rest never see it.
+# Which jobs mount which EFS directories, and whether read-only: scan and plan read the users'
+# files, execute changes them; plan, notify and execute share the purge state directory.
+HOMES, SCRATCH, STATE = "/srv/nexus/homes", "/srv/nexus/scratch", "/srv/nexus/purge-state"
 EFS_ACCESS = {
-    "nexus-quota-scan": True,
-    "nexus-quota-purge-plan": True,
-    "nexus-quota-purge-execute": False,
+    "nexus-quota-scan": {HOMES: True, SCRATCH: True},
+    "nexus-quota-purge-plan": {HOMES: True, SCRATCH: True, STATE: False},
+    "nexus-quota-purge-notify": {STATE: False},
+    "nexus-quota-purge-execute": {HOMES: False, SCRATCH: False, STATE: False},
 }
 HUB_TOKEN_KEY = re.compile(r"^hub\.services\.(?P<service>[a-z0-9-]+)\.apiToken$")
 
@@ -57,20 +60,20 @@ def eks() -> list[Obj]:
     return render(ci_values("eks-values.yaml"))
 
 
-def efs_mounts(obj: Obj, claim: str) -> list[bool]:
-    """readOnly of each mount of the EFS claim in a workload."""
+def efs_mounts(obj: Obj, claim: str) -> dict[str, bool]:
+    """Mount path -> readOnly, for each mount of the EFS claim in a workload."""
     pod = pod_spec(obj)
     volumes = {
         v["name"]
         for v in pod.get("volumes", [])
         if v.get("persistentVolumeClaim", {}).get("claimName") == claim
     }
-    return [
-        bool(m.get("readOnly", False))
+    return {
+        m["mountPath"]: bool(m.get("readOnly", False))
         for c in containers(pod)
         for m in c.get("volumeMounts", [])
         if m["name"] in volumes
-    ]
+    }
 
 
 def test_cronjobs_run_the_cli_and_never_overlap(minimal: list[Obj]) -> None:
@@ -95,14 +98,25 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
     objects = render(load_yaml(values_file))
     (claim,) = by_kind(objects, "PersistentVolumeClaim")
     mounted = {
-        obj["metadata"]["name"]: set(efs_mounts(obj, claim))
+        obj["metadata"]["name"]: efs_mounts(obj, claim)
         for _, obj in workloads(objects)
         if efs_mounts(obj, claim)
     }
-    expected = {
-        name: {ro} for name, ro in EFS_ACCESS.items() if name in by_kind(objects, "CronJob")
+    cronjobs = by_kind(objects, "CronJob")
+    assert mounted == {name: m for name, m in EFS_ACCESS.items() if name in cronjobs}
+    for name in mounted:
+        (container,) = pod_spec(cronjobs[name])["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert (env.get("NEXUS_STORAGE_STATE_DIR") == STATE) == (STATE in mounted[name])
+    # The users' directories, the purge state and nothing else: subPaths keep jobs out of the rest.
+    values = merged_values(load_yaml(values_file))["efs"]
+    sub_paths = {
+        m["subPath"]
+        for name in mounted
+        for m in pod_spec(cronjobs[name])["containers"][0]["volumeMounts"]
+        if "subPath" in m
     }
-    assert mounted == expected
+    assert sub_paths == {values["homeDir"], values["scratchDir"], values["purgeStateDir"]}
 
 
 def test_efs_storage_is_static_for_the_csi_driver(eks: list[Obj]) -> None:

@@ -82,7 +82,8 @@ class NexusStack:
         client = httpx.Client(timeout=60)
         self.clients.append(client)
         resp = self.provider.login(client, self.hub.url, sub)
-        if resp.status_code >= 400:
+        me = client.get(f"{self.hub.url}/hub/api/user")
+        if me.status_code != 200:
             raise AssertionError(f"login of {sub} failed: {resp.status_code} {resp.url}")
         return client
 

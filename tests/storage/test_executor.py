@@ -55,7 +55,7 @@ def test_scratch_purge_deletes_old_files_with_odd_names_and_nothing_else(
     os.symlink(lay.outside / "precious", lay.scr("alice") / "link-out")
     os.symlink(lay.home("bob"), lay.scr("alice") / "link-bob")
     before = guarded(lay)
-    manifest, stats = plan(lay.scr("alice"), scratch_decision("alice"), tmp_path / "m")
+    manifest, _ = plan(lay.scr("alice"), scratch_decision("alice"), tmp_path / "m")
     assert paths(manifest) == {b"sub/" + n for n in ODD}
     # Dry run first: it changes nothing.
     snap = snapshot(lay.scr("alice"))
@@ -274,9 +274,7 @@ def test_crash_and_rerun_finishes_the_plan_without_redoing_steps(
     assert third.done == 0 and third.already_done == 50
 
 
-def test_a_deletion_lost_in_the_crash_is_found_absent_on_rerun(
-    lay: Layout, tmp_path: Path
-) -> None:
+def test_a_deletion_lost_in_the_crash_is_found_absent_on_rerun(lay: Layout, tmp_path: Path) -> None:
     s = lay.scr("alice")
     put(s / "a", age_days=100)
     put(s / "b", age_days=100)
@@ -284,7 +282,9 @@ def test_a_deletion_lost_in_the_crash_is_found_absent_on_rerun(
     (s / "a").unlink()  # deleted, but the journal never heard of it
     result = run(manifest)
     assert result.absent == 1 and result.done == 1
-    states = {st.seq: st.state for st in FileJournal(manifest.with_suffix(".journal")).load().values()}
+    states = {
+        st.seq: st.state for st in FileJournal(manifest.with_suffix(".journal")).load().values()
+    }
     assert sorted(states.values()) == sorted([ABSENT, DONE])
 
 

@@ -49,7 +49,9 @@ def test_notice_goes_through_smtp_with_what_and_when(smtp_inbox: Inbox) -> None:
     assert msg["Message-ID"] == msg_id
     assert msg["X-Envelope-To"] == "alice@nexus.test"
     assert "in 7 days" in msg["Subject"] and "1234 files" in msg["Subject"]
-    text = msg.get_payload(decode=True).decode()
+    payload = msg.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    text = payload.decode()
     assert "2026-12-01 03:00 UTC" in text
     assert "5.0 GiB" in text and "runs/old-1.fits" in text
     assert "services/quota/storage/purges/r1" in text

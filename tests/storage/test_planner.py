@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,9 +47,7 @@ def test_scratch_is_always_planned_with_the_tier_retention() -> None:
 
 
 def test_inactive_home_after_the_tier_period() -> None:
-    assert HOME_INACTIVE in reasons(
-        UserFacts("u", "entry", last_login=NOW - timedelta(days=180))
-    )
+    assert HOME_INACTIVE in reasons(UserFacts("u", "entry", last_login=NOW - timedelta(days=180)))
     assert HOME_INACTIVE not in reasons(
         UserFacts("u", "entry", last_login=NOW - timedelta(days=179))
     )
@@ -71,16 +70,19 @@ def test_consortium_home_archived_after_allocation_end_plus_grace() -> None:
 
 
 def test_over_quota_past_grace_takes_the_tier_action() -> None:
-    over = dict(home_bytes=300 * GIB, soft_bytes=200 * GIB, hard_bytes=250 * GIB)
-    late = UserFacts(
-        "u", "research", last_login=NOW, over_soft_since=NOW - timedelta(days=14), **over
+    over = UserFacts(
+        "u",
+        "research",
+        last_login=NOW,
+        home_bytes=300 * GIB,
+        soft_bytes=200 * GIB,
+        hard_bytes=250 * GIB,
     )
+    late = replace(over, over_soft_since=NOW - timedelta(days=14))
     decisions, flags = decide(late, POLICY.tier("research"), NOW)
     lru = [d for d in decisions if d.reason == OVER_QUOTA_LRU]
     assert lru and lru[0].excess_bytes == 100 * GIB and not flags
-    early = UserFacts(
-        "u", "research", last_login=NOW, over_soft_since=NOW - timedelta(days=13), **over
-    )
+    early = replace(over, over_soft_since=NOW - timedelta(days=13))
     assert OVER_QUOTA_LRU not in reasons(early)
     # Entry's action is clean-up mode: a flag, no file action.
     entry = UserFacts(

@@ -28,7 +28,9 @@ ODD_NAMES = [b"new\nline", b"bad-\xff\xfe-utf8", b"-rf", b"--help", b" spaced ",
 
 
 def du_bytes(root: Path) -> int:
-    out = subprocess.run(["du", "-s", "-x", "-B1", os.fspath(root)], capture_output=True, check=True)
+    out = subprocess.run(
+        ["du", "-s", "-x", "-B1", os.fspath(root)], capture_output=True, check=True
+    )
     return int(out.stdout.split()[0])
 
 
@@ -204,8 +206,10 @@ def test_unreadable_directory_is_reported_and_skipped_by_a_non_root_scan() -> No
         os.chmod(home / "closed", 0o700)  # owned by root: uid 65534 may not list it
         repo = Path(__file__).resolve().parents[2]
         res = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
-            + ["-c", SCAN_AS_CHILD, os.fspath(home)],
+            [
+                *("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"),
+                *(sys.executable, "-c", SCAN_AS_CHILD, os.fspath(home)),
+            ],
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONPATH": os.fspath(repo)},

@@ -11,7 +11,9 @@ from pathlib import Path
 DAY_NS = 86_400 * 1_000_000_000
 
 
-def put(path: Path | bytes, data: bytes = b"x", *, age_days: float = 0.0, mode: int = 0o644) -> bytes:
+def put(
+    path: Path | bytes, data: bytes = b"x", *, age_days: float = 0.0, mode: int = 0o644
+) -> bytes:
     """Write a file (any byte name) and set its atime and mtime `age_days` in the past."""
     p = os.fsencode(path)
     parent = os.path.dirname(p)

@@ -34,6 +34,7 @@ http://{{ include "nexus.quota.name" . }}:{{ include "nexus.quota.port" . }}
 {{- /* Where jobs mount EFS. */ -}}
 {{- define "nexus.mount.homes" -}}/srv/nexus/homes{{- end -}}
 {{- define "nexus.mount.scratch" -}}/srv/nexus/scratch{{- end -}}
+{{- define "nexus.mount.purgeState" -}}/srv/nexus/purge-state{{- end -}}
 {{- define "nexus.mount.config" -}}/etc/nexus-quota{{- end -}}
 
 {{- define "nexus.labels" -}}

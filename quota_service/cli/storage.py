@@ -1,0 +1,216 @@
+"""`nexus-quota scan` and `nexus-quota purge plan|notify|execute|restore|show` (CronJobs, make dev).
+
+Exit codes (besides the shared ones: 0 ok, 1 refused, 2 usage, 3 configuration):
+  5  partial: some roots could not be scanned, or some purge steps failed; a rerun finishes them.
+Files *kept* because they changed since the plan are not failures: they are the safety rule.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..filesystem.notify import SmtpSender
+from ..filesystem.scanner import RootUsage
+from ..services.purge import PurgeService, StepReport
+from ..services.storage import StorageConfig, StorageService
+from .context import CliState, emit, handle_errors, pass_state
+
+EXIT_PARTIAL = 5
+
+STATE_DIR_OPTION = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="NEXUS_STORAGE_STATE_DIR",
+    help="where manifests and journals live [env NEXUS_STORAGE_STATE_DIR; default .state/purge]",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON")
+USER_OPTION = click.option(
+    "--user", "users", multiple=True, help="only this user (repeatable; default: everyone)"
+)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(scan)
+    cli.add_command(purge)
+
+
+def _config(state: CliState, state_dir: Path | None) -> StorageConfig:
+    return StorageConfig.from_settings(state.settings, state_dir)
+
+
+def _purge_service(state: CliState, state_dir: Path | None) -> PurgeService:
+    config = _config(state, state_dir)
+    smtp = config.smtp
+    sender = None
+    if smtp.host:
+        sender = SmtpSender(
+            smtp.host,
+            smtp.port,
+            sender=smtp.sender,
+            starttls=smtp.starttls,
+            username=smtp.username,
+            password=smtp.password.get_secret_value() if smtp.password else None,
+        )
+    actor = state.actor if not state.actor.startswith("cli:") else "job:purge"
+    return PurgeService(state.factory(), config, sender=sender, actor=actor)
+
+
+def _finish(report: StepReport, as_json: bool) -> None:
+    emit(report.as_dict(), as_json)
+    if report.partial and not report.dry_run:
+        sys.exit(EXIT_PARTIAL)
+
+
+@click.command()
+@click.option("--workers", type=int, help="scanner processes (default: one per CPU)")
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write Prometheus gauges here (textfile-collector format)",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="progress bar (default: when on a terminal)"
+)
+@JSON_OPTION
+@pass_state
+@handle_errors
+def scan(
+    state: CliState,
+    workers: int | None,
+    metrics_file: Path | None,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    """Measure every user's home and scratch; store snapshots; flag users over quota.
+
+    Never follows symlinks and never leaves the file system of each user's directory.
+    Exit 0 when every directory was scanned, 5 when some could not be opened (the rest are
+    recorded).
+    """
+    service = StorageService(state.factory(), _config(state, None))
+    show = sys.stderr.isatty() if progress is None else progress
+    if show:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("scanning", total=None)
+
+            def tick(usage: RootUsage) -> None:
+                bar.update(task, advance=1, description=f"scanned {usage.user} {usage.area}")
+
+            report = service.scan(workers=workers, progress=tick, metrics_file=metrics_file)
+    else:
+        report = service.scan(workers=workers, metrics_file=metrics_file)
+    data: dict[str, Any] = report.as_dict()
+    emit(data, as_json)
+    if report.errors:
+        sys.exit(EXIT_PARTIAL)
+
+
+@click.group()
+def purge() -> None:
+    """The purge pipeline: plan → notify → execute (→ restore). See docs/storage.md.
+
+    Each step is safe to rerun. Nothing is executed without a notice sent at least the longest
+    notice lead time (policy `notices.lead_days`, 7 days by default) earlier.
+    """
+
+
+@purge.command("plan")
+@USER_OPTION
+@click.option("--dry-run", is_flag=True, help="show what would be planned; write nothing")
+@STATE_DIR_OPTION
+@JSON_OPTION
+@pass_state
+@handle_errors
+def purge_plan(
+    state: CliState, users: tuple[str, ...], dry_run: bool, state_dir: Path | None, as_json: bool
+) -> None:
+    """Decide per tier policy and write a manifest per user: the exact files, and why.
+
+    Users who already have a pending manifest for an area get no new one for it.
+    """
+    report = _purge_service(state, state_dir).plan(users=list(users) or None, dry_run=dry_run)
+    _finish(report, as_json)
+
+
+@purge.command("notify")
+@click.option("--dry-run", is_flag=True, help="show which notices are due; send nothing")
+@STATE_DIR_OPTION
+@JSON_OPTION
+@pass_state
+@handle_errors
+def purge_notify(state: CliState, dry_run: bool, state_dir: Path | None, as_json: bool) -> None:
+    """Send the notices that are due (e-mail over SMTP when configured, and in the app).
+
+    Exit 5 when an e-mail could not be sent (that notice is retried on the next run, and the
+    purge it announces waits for it).
+    """
+    _finish(_purge_service(state, state_dir).notify(dry_run=dry_run), as_json)
+
+
+@purge.command("execute")
+@click.option("--yes", is_flag=True, help="really act; without it this is a dry run")
+@USER_OPTION
+@STATE_DIR_OPTION
+@JSON_OPTION
+@pass_state
+@handle_errors
+def purge_execute(
+    state: CliState, yes: bool, users: tuple[str, ...], state_dir: Path | None, as_json: bool
+) -> None:
+    """Carry out the manifests whose notice lead time has passed (dry run unless --yes).
+
+    Every file is re-checked just before it is touched; changed files are kept. Archives are
+    verified (size and SHA-256) before a local file is removed. Exit 5 when some steps failed;
+    a rerun finishes them without redoing verified steps.
+    """
+    _finish(_purge_service(state, state_dir).execute(yes=yes, users=list(users) or None), as_json)
+
+
+@purge.command("restore")
+@click.argument("username")
+@STATE_DIR_OPTION
+@JSON_OPTION
+@pass_state
+@handle_errors
+def purge_restore(state: CliState, username: str, state_dir: Path | None, as_json: bool) -> None:
+    """Bring back everything archived from USERNAME's home, with its times and modes.
+
+    Never overwrites: a different file already at a path is kept and the restored copy is put
+    beside it as NAME.restored-RUNID. Exit 1 when there is nothing to restore.
+    """
+    report = _purge_service(state, state_dir).restore(username)
+    _finish(report, as_json)
+    if any(m["errors"] for m in report.manifests):
+        sys.exit(EXIT_PARTIAL)
+
+
+@purge.command("show")
+@click.argument("username")
+@click.option("--manifest", "manifest_id", type=int, help="list this manifest's entries")
+@click.option("--offset", type=int, default=0, show_default=True)
+@click.option("--limit", type=int, default=100, show_default=True)
+@STATE_DIR_OPTION
+@JSON_OPTION
+@pass_state
+@handle_errors
+def purge_show(
+    state: CliState,
+    username: str,
+    manifest_id: int | None,
+    offset: int,
+    limit: int,
+    state_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Show USERNAME's purge manifests, or one manifest's entries and their states."""
+    service = _purge_service(state, state_dir)
+    if manifest_id is None:
+        emit(service.manifests_for(username), as_json)
+    else:
+        emit(service.manifest_entries(username, manifest_id, offset, limit), as_json)

@@ -1,0 +1,604 @@
+"""The purge pipeline: plan → notify → (grace) → execute → restore, as jobs.
+
+Each step is a method that owns its transactions (``Factory.unit_of_work``) and leaves an audit
+record. File-system work happens between transactions, never inside one.
+
+- ``plan`` decides per user (``filesystem.planner.decide``), walks the chosen roots and writes one
+  manifest per user and area under ``<state_dir>/runs/<run id>/``. A user with a manifest still
+  pending for an area gets no new one for it: its notices are already counting down.
+- ``notify`` sends each pending manifest's notices as they fall due (by e-mail when SMTP is
+  configured, and in the app). The action time is pushed back when needed so that it is always at
+  least the longest lead (7 days by default) after the first notice actually sent.
+- ``execute`` acts only on manifests whose first notice is that old, and whose action time has
+  come; it is a dry run unless ``yes``. A manifest that ended with errors is ``partial`` and the
+  next run finishes it (the journal skips every step already done).
+- ``restore`` brings back a user's archived home; ``restore_if_archived`` is what the spawn path
+  calls at login.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ..errors import Conflict, NotFound
+from ..filesystem import manifest as mf
+from ..filesystem.archive import S3Archiver, restore
+from ..filesystem.executor import ExecutorError, execute
+from ..filesystem.journal import FileJournal
+from ..filesystem.notify import PurgeSummary, SmtpSender, due_lead, may_act, render
+from ..filesystem.planner import UserFacts, decide, plan_root, root_header
+from ..schema import Allocation, StorageUsageSnapshot, User
+from ..schema.notice_delivery import NoticeDelivery
+from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
+from ..schema.purge_run import PurgeRun
+from .storage import StorageConfig
+
+if TYPE_CHECKING:
+    from ..factory import Factory, Services
+
+ARCHIVE_REASONS = (mf.HOME_INACTIVE, mf.HOME_ALLOCATION_ENDED, mf.OVER_QUOTA_LRU)
+WHOLE_HOME = (mf.HOME_INACTIVE, mf.HOME_ALLOCATION_ENDED)
+
+
+def _ns(dt: datetime) -> int:
+    return int(dt.timestamp() * 1_000_000_000)
+
+
+@dataclass
+class StepReport:
+    step: str
+    dry_run: bool = False
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    run_id: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.errors) or any(m.get("errors") for m in self.manifests)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "dry_run": self.dry_run,
+            "run_id": self.run_id,
+            "manifests": self.manifests,
+            "errors": self.errors,
+        }
+
+
+class PurgeService:
+    def __init__(
+        self,
+        factory: Factory,
+        config: StorageConfig,
+        *,
+        s3_client: Any = None,
+        sender: SmtpSender | None = None,
+        actor: str = "job:purge",
+    ) -> None:
+        self.factory = factory
+        self.config = config
+        self._s3 = s3_client
+        self.sender = sender
+        self.actor = actor
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def leads(self) -> list[int]:
+        return list(self.factory.policy.notices.lead_days)
+
+    @property
+    def max_lead(self) -> timedelta:
+        return timedelta(days=max(self.leads, default=0))
+
+    def archiver(self) -> S3Archiver:
+        if self._s3 is None:
+            import boto3
+
+            a = self.config.archive
+            self._s3 = boto3.client("s3", endpoint_url=a.endpoint_url, region_name=a.region)
+        a = self.config.archive
+        return S3Archiver(self._s3, a.bucket, storage_class=a.storage_class)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One purge job at a time on this state directory (the CronJobs also Forbid overlap)."""
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.config.state_dir / "purge.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict("another purge job holds the lock; try again later") from None
+            yield
+        finally:
+            os.close(fd)
+
+    def _facts(self, svc: Services, user: User) -> UserFacts:
+        session = svc.ctx.session
+        now = svc.ctx.now()
+        tier = svc.users.tier(user)
+        quota = svc.users.home_quota(user)
+        latest = session.scalars(
+            select(StorageUsageSnapshot)
+            .where(StorageUsageSnapshot.user_id == user.id)
+            .order_by(StorageUsageSnapshot.measured_at.desc())
+            .limit(1)
+        ).first()
+        over_since = None
+        if latest is not None and latest.over_soft:
+            last_ok = session.scalar(
+                select(StorageUsageSnapshot.measured_at)
+                .where(StorageUsageSnapshot.user_id == user.id, ~StorageUsageSnapshot.over_soft)
+                .order_by(StorageUsageSnapshot.measured_at.desc())
+                .limit(1)
+            )
+            q = select(StorageUsageSnapshot.measured_at).where(
+                StorageUsageSnapshot.user_id == user.id, StorageUsageSnapshot.over_soft
+            )
+            if last_ok is not None:
+                q = q.where(StorageUsageSnapshot.measured_at > last_ok)
+            over_since = session.scalar(q.order_by(StorageUsageSnapshot.measured_at).limit(1))
+        ended = None
+        if tier != "consortium":
+            for alloc in svc.users.allocations(user):
+                if alloc.tier != "consortium":
+                    continue
+                end = alloc.ends_at
+                if end is None and alloc.parent_id is not None:
+                    pool = session.get(Allocation, alloc.parent_id)
+                    end = pool.ends_at if pool else None
+                if end is not None and end <= now and (ended is None or end > ended):
+                    ended = end
+        archived = session.scalar(
+            select(PurgeManifest.id).where(
+                PurgeManifest.user_id == user.id,
+                PurgeManifest.reason.in_(WHOLE_HOME),
+                PurgeManifest.status.in_([ManifestStatus.done, ManifestStatus.partial]),
+                PurgeManifest.restored_at.is_(None),
+            )
+        )
+        return UserFacts(
+            user=user.username,
+            tier="consortium" if ended is not None else tier,
+            last_login=user.last_login_at,
+            created=user.created_at,
+            allocation_end=ended,
+            home_bytes=latest.home_bytes if latest else 0,
+            soft_bytes=quota[0] if quota else None,
+            hard_bytes=quota[1] if quota else None,
+            over_soft_since=over_since,
+            home_archived=archived is not None,
+        )
+
+    # -- plan ------------------------------------------------------------------------------
+    def plan(self, *, users: list[str] | None = None, dry_run: bool = False) -> StepReport:
+        now = self.factory.clock()
+        run_id = mf.new_run_id(_ns(now))
+        action_at = now + self.max_lead
+        run_dir = self.config.state_dir / "runs" / run_id
+        report = StepReport("plan", dry_run=dry_run, run_id=run_id)
+        todo: list[tuple[int, Any]] = []
+        with self.factory.unit_of_work() as svc:
+            q = select(User).order_by(User.username)
+            if users:
+                q = q.where(User.username.in_(users))
+            for user in svc.ctx.session.scalars(q):
+                pending = set(
+                    svc.ctx.session.scalars(
+                        select(PurgeManifest.area).where(
+                            PurgeManifest.user_id == user.id,
+                            PurgeManifest.status.in_(PENDING_STATUSES),
+                        )
+                    )
+                )
+                facts = self._facts(svc, user)
+                decisions, _flags = decide(facts, self.factory.policy.tier(facts.tier), now)
+                todo += [(user.id, d) for d in decisions if d.area not in pending]
+        rows: list[dict[str, Any]] = []
+        for user_id, d in todo:
+            root = self.config.root_of(d.user, d.area)
+            if root is None or not root.is_dir() or root.is_symlink():
+                continue
+            archive = d.reason in ARCHIVE_REASONS
+            try:
+                header = root_header(
+                    d,
+                    os.fsencode(root),
+                    run_id,
+                    _ns(now),
+                    _ns(action_at),
+                    bucket=self.config.archive.bucket if archive else None,
+                    storage_class=self.config.archive.storage_class if archive else None,
+                )
+            except OSError as exc:
+                report.errors.append(f"{d.user} {d.area}: {exc.strerror}")
+                continue
+            path = run_dir / f"{d.user}.{d.area}.manifest.jsonl"
+            writer = mf.ManifestWriter(path, header)
+            try:
+                stats = plan_root(d, writer, _ns(now), prefix=self.config.archive.prefix)
+            except BaseException:
+                writer.abort()
+                raise
+            if stats.entries == 0 or dry_run:
+                writer.abort()
+            else:
+                writer.close()
+            row = {
+                "user": d.user,
+                "area": d.area,
+                "reason": d.reason,
+                "why": d.why,
+                "entries": stats.entries,
+                "files": stats.files,
+                "bytes": stats.bytes,
+                "path": str(path),
+                "action_at": action_at.isoformat(),
+                "excluded_foreign_links": stats.excluded_foreign_links,
+                "walk_issues": stats.report.count,
+            }
+            report.manifests.append(row)
+            if stats.entries and not dry_run:
+                rows.append({**row, "user_id": user_id, "archive": archive})
+        with self.factory.unit_of_work() as svc:
+            if rows:
+                run = PurgeRun(
+                    run_id=run_id,
+                    created_at=now,
+                    actor=self.actor,
+                    manifest_dir=str(run_dir),
+                    action_at=action_at,
+                    summary={"manifests": len(rows), "files": sum(r["files"] for r in rows)},
+                )
+                svc.ctx.session.add(run)
+                svc.ctx.session.flush()
+                for r in rows:
+                    svc.ctx.session.add(
+                        PurgeManifest(
+                            run_id=run.id,
+                            user_id=r["user_id"],
+                            area=r["area"],
+                            reason=r["reason"],
+                            why=r["why"],
+                            path=r["path"],
+                            entries=r["entries"],
+                            files=r["files"],
+                            bytes=r["bytes"],
+                            status=ManifestStatus.planned,
+                            created_at=now,
+                            action_at=action_at,
+                            first_notice_at=None,
+                            executed_at=None,
+                            restored_at=None,
+                            archive_bucket=self.config.archive.bucket if r["archive"] else None,
+                            archive_prefix=self.config.archive.prefix if r["archive"] else None,
+                            result=None,
+                        )
+                    )
+            self._audit(svc, "storage.purge.plan", run_id, report, dry_run)
+        return report
+
+    def _audit(
+        self, svc: Services, action: str, target: str, report: StepReport, dry_run: bool
+    ) -> None:
+        svc.audit.record(
+            actor=self.actor,
+            action=action,
+            target_type="purge",
+            target_id=target,
+            after={
+                "dry_run": dry_run,
+                "manifests": len(report.manifests),
+                "files": sum(int(m.get("files", 0)) for m in report.manifests),
+                "errors": len(report.errors),
+            },
+        )
+
+    # -- notify ----------------------------------------------------------------------------
+    def notify(self, *, dry_run: bool = False) -> StepReport:
+        now = self.factory.clock()
+        report = StepReport("notify", dry_run=dry_run)
+        with self.factory.unit_of_work() as svc:
+            session = svc.ctx.session
+            pending = list(
+                session.scalars(
+                    select(PurgeManifest)
+                    .where(PurgeManifest.status.in_(PENDING_STATUSES))
+                    .order_by(PurgeManifest.id)
+                )
+            )
+            for m in pending:
+                user = session.get(User, m.user_id)
+                assert user is not None
+                sent = self._sent(svc, m)
+                floor = (m.first_notice_at or now) + self.max_lead
+                act_at = max(m.action_at, floor)
+                lead = due_lead(act_at, self.leads, sent, now)
+                if lead is None:
+                    continue
+                entry = {"user": user.username, "manifest": m.id, "lead_days": lead}
+                entry["action_at"] = act_at.isoformat()
+                report.manifests.append(entry)
+                if dry_run:
+                    continue
+                summary = PurgeSummary(
+                    user=user.username,
+                    reason=m.reason,
+                    why=m.why,
+                    action_at=act_at,
+                    files=m.files,
+                    bytes=m.bytes,
+                    sample=self._sample(Path(m.path)),
+                    manifest_url=self._manifest_url(m),
+                )
+                subject, body = render(summary, lead)
+                delivered = True
+                if self.sender is not None and self.config.smtp.host:
+                    to = user.email or self.config.smtp.recipient_template.format(
+                        username=user.username
+                    )
+                    try:
+                        msg_id = self.sender.send(to, subject, body)
+                    except OSError as exc:  # smtplib errors are OSErrors
+                        delivered = False
+                        report.errors.append(f"{user.username}: e-mail failed: {exc}")
+                    else:
+                        session.add(self._delivery(m, lead, "email", to, msg_id, now))
+                svc.notices.post(
+                    user,
+                    "purge-warning",
+                    f"{subject}\n\n{body}",
+                    dedupe_key=f"purge:{m.id}:{lead}",
+                    due_at=act_at,
+                )
+                session.add(self._delivery(m, lead, "app", None, None, now))
+                if delivered:
+                    if m.first_notice_at is None:
+                        m.first_notice_at = now
+                    m.action_at = act_at
+                    m.status = ManifestStatus.notified
+            self._audit(svc, "storage.purge.notify", now.isoformat(), report, dry_run)
+        return report
+
+    def _sent(self, svc: Services, m: PurgeManifest) -> set[int]:
+        """Leads whose notice reached every configured channel."""
+        rows = svc.ctx.session.execute(
+            select(NoticeDelivery.lead_days, NoticeDelivery.channel).where(
+                NoticeDelivery.manifest_id == m.id
+            )
+        ).all()
+        need = {"app"} | ({"email"} if self.sender is not None and self.config.smtp.host else set())
+        by_lead: dict[int, set[str]] = {}
+        for lead, channel in rows:
+            by_lead.setdefault(lead, set()).add(channel)
+        return {lead for lead, chans in by_lead.items() if need <= chans}
+
+    def _delivery(
+        self,
+        m: PurgeManifest,
+        lead: int,
+        channel: str,
+        to: str | None,
+        msg_id: str | None,
+        now: datetime,
+    ) -> NoticeDelivery:
+        return NoticeDelivery(
+            manifest_id=m.id,
+            user_id=m.user_id,
+            lead_days=lead,
+            channel=channel,
+            recipient=to,
+            message_id=msg_id,
+            sent_at=now,
+        )
+
+    def _sample(self, path: Path, n: int = 5) -> list[str]:
+        out: list[str] = []
+        for e in mf.read_entries(path):
+            if e.kind == "file":
+                out.append(mf.display(e.path))
+                if len(out) >= n:
+                    break
+        return out
+
+    def _manifest_url(self, m: PurgeManifest) -> str:
+        base = self.config.public_url.rstrip("/")
+        return f"{base}/services/quota/storage/purges/{m.id}" if base else ""
+
+    # -- execute ---------------------------------------------------------------------------
+    def execute(self, *, yes: bool = False, users: list[str] | None = None) -> StepReport:
+        now = self.factory.clock()
+        report = StepReport("execute", dry_run=not yes)
+        with self._lock():
+            with self.factory.unit_of_work() as svc:
+                q = (
+                    select(PurgeManifest, User.username)
+                    .join(User, User.id == PurgeManifest.user_id)
+                    .where(
+                        PurgeManifest.status.in_([ManifestStatus.notified, ManifestStatus.partial])
+                    )
+                    .order_by(PurgeManifest.id)
+                )
+                if users:
+                    q = q.where(User.username.in_(users))
+                ready = [
+                    (m.id, name, Path(m.path), m.area, m.archive_bucket)
+                    for m, name in svc.ctx.session.execute(q).all()
+                    if now >= m.action_at and may_act(m.first_notice_at, self.leads, now)
+                ]
+            for mid, name, path, _area, bucket in ready:
+                archiver = self.archiver() if bucket else None
+                try:
+                    res = execute(
+                        path,
+                        FileJournal(path.with_suffix(".journal")),
+                        now_ns=_ns(now),
+                        dry_run=not yes,
+                        archiver=archiver,
+                    )
+                except (ExecutorError, OSError, mf.ManifestError) as exc:
+                    report.errors.append(f"{name} manifest {mid}: {exc}")
+                    continue
+                result = {
+                    "manifest": mid,
+                    "user": name,
+                    "done": res.done,
+                    "kept": res.kept,
+                    "absent": res.absent,
+                    "errors": res.errors,
+                    "uploaded": res.uploaded,
+                    "already_done": res.already_done,
+                    "bytes_freed": res.bytes_freed,
+                    "kept_samples": res.kept_samples[:10],
+                    "error_samples": res.error_samples[:10],
+                }
+                report.manifests.append(result)
+                if not yes:
+                    continue
+                if archiver is not None and bucket:
+                    self._copy_records(archiver, path, name)
+                with self.factory.unit_of_work() as svc:
+                    m = svc.ctx.session.get(PurgeManifest, mid)
+                    assert m is not None
+                    m.status = ManifestStatus.done if res.complete else ManifestStatus.partial
+                    m.executed_at = now
+                    m.result = result
+            with self.factory.unit_of_work() as svc:
+                self._audit(svc, "storage.purge.execute", now.isoformat(), report, not yes)
+        return report
+
+    def _copy_records(self, archiver: S3Archiver, path: Path, user: str) -> None:
+        """Keep the manifest and journal beside the archived objects (restore needs both)."""
+        header = mf.read_header(path)
+        base = f"{self.config.archive.prefix}{user}/{header.run_id}/"
+        archiver.put_json_lines(base + "manifest.jsonl", path)
+        journal = path.with_suffix(".journal")
+        if journal.exists():
+            archiver.put_json_lines(base + "journal.jsonl", journal)
+
+    # -- restore ---------------------------------------------------------------------------
+    def restore(self, username: str, *, whole_home_only: bool = False) -> StepReport:
+        now = self.factory.clock()
+        report = StepReport("restore")
+        reasons = WHOLE_HOME if whole_home_only else ARCHIVE_REASONS
+        with self._lock():
+            with self.factory.unit_of_work() as svc:
+                user = svc.users.get(username)
+                todo = [
+                    (m.id, Path(m.path))
+                    for m in svc.ctx.session.scalars(
+                        select(PurgeManifest)
+                        .where(
+                            PurgeManifest.user_id == user.id,
+                            PurgeManifest.reason.in_(reasons),
+                            PurgeManifest.status.in_([ManifestStatus.done, ManifestStatus.partial]),
+                            PurgeManifest.restored_at.is_(None),
+                        )
+                        .order_by(PurgeManifest.id)
+                    )
+                ]
+            if not todo and not whole_home_only:
+                raise NotFound(f"{username} has nothing archived to restore")
+            for mid, path in todo:
+                res = restore(path, path.with_suffix(".journal"), self.archiver())
+                entry = {
+                    "manifest": mid,
+                    "user": username,
+                    "files": res.files,
+                    "symlinks": res.symlinks,
+                    "dirs": res.dirs,
+                    "already": res.already,
+                    "beside": res.beside,
+                    "bytes": res.bytes,
+                    "errors": len(res.errors),
+                    "error_samples": res.errors[:10],
+                }
+                report.manifests.append(entry)
+                if res.errors:
+                    continue
+                with self.factory.unit_of_work() as svc:
+                    m = svc.ctx.session.get(PurgeManifest, mid)
+                    assert m is not None
+                    m.status = ManifestStatus.restored
+                    m.restored_at = now
+            if todo:
+                with self.factory.unit_of_work() as svc:
+                    self._audit(svc, "storage.purge.restore", username, report, False)
+        return report
+
+    # -- what people see -------------------------------------------------------------------
+    def manifests_for(self, username: str) -> list[dict[str, Any]]:
+        with self.factory.unit_of_work() as svc:
+            user = svc.users.get(username)
+            return [
+                {
+                    "id": m.id,
+                    "area": m.area,
+                    "reason": m.reason,
+                    "why": m.why,
+                    "files": m.files,
+                    "bytes": m.bytes,
+                    "status": m.status.value,
+                    "action_at": m.action_at.isoformat(),
+                    "first_notice_at": m.first_notice_at.isoformat() if m.first_notice_at else None,
+                    "executed_at": m.executed_at.isoformat() if m.executed_at else None,
+                    "restored_at": m.restored_at.isoformat() if m.restored_at else None,
+                    "result": m.result,
+                }
+                for m in svc.ctx.session.scalars(
+                    select(PurgeManifest)
+                    .where(PurgeManifest.user_id == user.id)
+                    .order_by(PurgeManifest.id.desc())
+                )
+            ]
+
+    def manifest_entries(
+        self, username: str, manifest_id: int, offset: int = 0, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """A page of one manifest's entries with each one's state, for the owner to inspect."""
+        with self.factory.unit_of_work() as svc:
+            user = svc.users.get(username)
+            m = svc.ctx.session.get(PurgeManifest, manifest_id)
+            if m is None or m.user_id != user.id:
+                raise NotFound(f"no purge manifest {manifest_id} for {username}")
+            path = Path(m.path)
+        steps = FileJournal(path.with_suffix(".journal")).load() if path.exists() else {}
+        out: list[dict[str, Any]] = []
+        for e in mf.read_entries(path):
+            if e.seq < offset:
+                continue
+            if len(out) >= limit:
+                break
+            step = steps.get(e.seq)
+            out.append(
+                {
+                    "path": mf.display(e.path),
+                    "type": e.kind,
+                    "action": e.action,
+                    "size": e.size,
+                    "atime": e.atime_ns // 1_000_000_000,
+                    "mtime": e.mtime_ns // 1_000_000_000,
+                    "archive_key": e.archive_key,
+                    "state": step.state if step else "pending",
+                    "note": step.reason if step else "",
+                }
+            )
+        return out
+
+
+def restore_if_archived(factory: Factory, config: StorageConfig, username: str) -> bool:
+    """Called at login: bring back a home archived for inactivity. True when one was restored."""
+    report = PurgeService(factory, config, actor=f"login:{username}").restore(
+        username, whole_home_only=True
+    )
+    return any(m["files"] or m["symlinks"] for m in report.manifests)
