@@ -5,7 +5,7 @@ A real `nexus-quota serve` process and a real JupyterHub (for the hook's token) 
 `--think` seconds (the hub's hook is not a tight loop: spawns are human-paced). Only the
 decision request is timed. A saturation run (no think time) reports throughput as well.
 
-    .venv/bin/python -m bench.decision_latency            # writes bench/results/decision_latency.json
+    .venv/bin/python -m bench.decision_latency   # writes bench/results/decision_latency.json
 """
 
 from __future__ import annotations
@@ -130,14 +130,21 @@ def measure(user_count: int, args: argparse.Namespace, tmp: Path) -> dict[str, o
             stack.stop()
     finally:
         databases.cleanup()
-    return {"users": user_count, "seed_seconds": round(seeded, 1), "paced": paced, "saturated": saturated}
+    return {
+        "users": user_count,
+        "seed_seconds": round(seeded, 1),
+        "paced": paced,
+        "saturated": saturated,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--think", type=float, default=1.0, help="seconds between a client's spawns")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="pause between spawns"
+    )
     parser.add_argument("--users", type=int, nargs="+", default=[1_000, 100_000])
     args = parser.parse_args()
     workdir = Path(__file__).parent / "results" / "decision_latency_work"

@@ -1,6 +1,6 @@
 """Benchmark: executing a purge of N files against `find -delete` on an identical tree.
 
-    .venv/bin/python bench/storage_purge.py [--files 100000] [--users 10] [--repeats 3]
+    .venv/bin/python -m bench.storage_purge [--files 100000] [--users 10] [--repeats 3]
 
 Each repeat builds two identical trees (N old files), then, alternating which goes first:
 `find ROOT -type f -delete` on one, and on the other the real pipeline: the planner writes a
@@ -24,6 +24,7 @@ from typing import Any
 from bench.storage_trees import BENCH_DIR, REPO, build_tree, median
 
 RESULTS = REPO / "bench" / "results" / "storage.json"
+MODULE = "bench.storage_purge"
 
 
 def plan_all(homes: Path, out: Path) -> tuple[list[Path], float]:
@@ -78,6 +79,7 @@ def one_round(users: int, files: int, order: int) -> dict[str, Any]:
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONPATH": os.fspath(REPO)},
+            cwd=REPO,
         )
         return time.perf_counter() - t, json.loads(out.stdout)
 

@@ -1,6 +1,6 @@
 """Benchmark: `nexus-quota scan`'s engine against `du -s` on the same trees, and its peak memory.
 
-    .venv/bin/python bench/storage_scan.py [--files 200000] [--users 100] [--repeats 7]
+    .venv/bin/python -m bench.storage_scan [--files 200000] [--users 100] [--repeats 7]
 
 For each tree size (N and 2N files across the same users) the tree is built once, the page cache
 is warmed by one untimed pass of each tool, and then `du -s -x` and the scanner run alternately,
@@ -25,6 +25,7 @@ from typing import Any
 from bench.storage_trees import BENCH_DIR, REPO, build_tree, median
 
 RESULTS = REPO / "bench" / "results" / "storage.json"
+MODULE = "bench.storage_scan"
 
 
 def scan_worker(root: str, workers: int) -> None:
