@@ -69,7 +69,7 @@ class QuotaCli:
         if done.returncode not in ok:
             raise SeedError(
                 f"`nexus-quota {' '.join(args)}` failed ({done.returncode}): "
-                f"{(done.stderr or done.stdout).strip()}"
+                + "\n".join((done.stderr or done.stdout).strip().splitlines()[-3:])
             )
         return done
 

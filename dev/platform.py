@@ -54,6 +54,7 @@ class Platform:
         self.quiet = quiet
         self.children: list[Child] = []
         self.seeded: list[str] = []
+        self.seeding: Child | None = None
         self._lock: IO[str] | None = None
 
     # --- checks ---------------------------------------------------------------------------
@@ -183,13 +184,14 @@ class Platform:
         s = self.settings
         self._say(f"putting the synthetic Roman files into the local S3 (log: {s.log('data')})")
         kernel_py = s.kernels_root / KERNELS[0] / "bin" / "python"
-        return Child(
+        self.seeding = Child(
             name="data",
             argv=[str(kernel_py), str(REPO_ROOT / "notebooks" / "data" / "make_data.py"),
                   "--endpoint", s.s3_url, "--out", str(s.data_dir)],
             log_path=s.log("data"),
             env={**self.s3_env(), "NEXUS_STATE_DIR": str(s.state_dir)},
         ).start()  # fmt: skip
+        return self.seeding
 
     def _finish_data_seed(self, seeding: Child, timeout: float = 600) -> None:
         assert seeding.proc is not None
@@ -308,6 +310,9 @@ class Platform:
                 self._say(f"stopping {child.name} (pid {child.pid})")
             child.stop(timeout=30 if child.name == "jupyterhub" else 10)
         self.children.clear()
+        if self.seeding is not None:
+            self.seeding.stop()
+            self.seeding = None
         self.release_lock()
 
     def banner(self) -> str:

@@ -107,7 +107,9 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could not listen there (a closed port's TIME_WAIT does not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -6,9 +6,9 @@ files): it needs no database round trip per file, and a journal line is written 
 ``write`` + ``fsync`` discipline whatever database is configured.
 
 Durability rule: a step that must never be redone (an archive upload that was verified) is
-fsync'd before the executor goes on to remove the local file. Deletions are batched (fsync every
-``batch`` records and at the end): replaying a deletion after a crash is harmless, the file is
-found missing and recorded as ``absent``.
+fsync'd before the executor goes on to remove the local file. Deletions are written in batches
+(every ``batch`` records) and fsync'd at the end or with the next durable record: replaying a
+deletion after a crash is harmless, the file is found missing and recorded as ``absent``.
 """
 
 from __future__ import annotations
@@ -98,15 +98,26 @@ class FileJournal:
         return steps
 
     def record(self, step: Step, durable: bool = False) -> None:
-        d: dict[str, Any] = {"seq": step.seq, "state": step.state, "t": time.time_ns()}
-        if step.reason:
-            d["reason"] = step.reason
-        if step.sha256:
-            d["sha256"] = step.sha256
-        self._buf.append(json.dumps(d, separators=(",", ":")).encode() + b"\n")
+        if step.reason or step.sha256:
+            d: dict[str, Any] = {"seq": step.seq, "state": step.state, "t": time.time_ns()}
+            if step.reason:
+                d["reason"] = step.reason
+            if step.sha256:
+                d["sha256"] = step.sha256
+            line = json.dumps(d, separators=(",", ":")).encode() + b"\n"
+        else:
+            # The common case (a deletion) without json.dumps: states are fixed ASCII words.
+            line = b'{"seq":%d,"state":"%s","t":%d}\n' % (
+                step.seq,
+                step.state.encode(),
+                time.time_ns(),
+            )
+        self._buf.append(line)
         self._pending += 1
-        if durable or self._pending >= self.batch:
+        if durable:
             self._flush(fsync=True)
+        elif self._pending >= self.batch:
+            self._flush(fsync=False)
 
     def _flush(self, fsync: bool) -> None:
         if self._buf:

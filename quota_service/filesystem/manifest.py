@@ -1,18 +1,21 @@
 """Purge manifests: one JSON-lines file per user and area, streamed in and out.
 
-Line 1 is the header (who, which root, why, when the run may act). Every later line is one entry:
-a path relative to the user's root, what it was when planned (size, times, device, inode, mode,
-owner, link count), the action and, for archives, the object key.
+Line 1 is the header, a JSON object (who, which root, why, when the run may act, and the names
+of the entry columns). Every later line is one entry, tab-separated ASCII (``COLUMNS``): what the
+path was when planned (type, size, times, device, inode, mode, owner, link count), the action,
+the path relative to the user's root as base64, and for archives the object key (``-`` when
+none) and a symlink's target as base64. Tab-separated lines parse several times faster than
+JSON objects, which matters at 100,000 entries; ``Entry.to_json`` gives the readable form
+(with a ``display`` path, invalid UTF-8 shown as ``\\xNN``) for the API and pages.
 
-Paths are bytes. JSON carries them as base64 (``path_b64``) plus a human-readable ``display``
-form (invalid UTF-8 shown as ``\\xNN``) that is never used to find a file. Reading a manifest
-validates each path: relative, no empty, ``.`` or ``..`` component, no NUL. A tampered manifest
-therefore cannot name anything outside the root.
+Reading a manifest validates each path: relative, no empty, ``.`` or ``..`` component, no NUL.
+A tampered manifest therefore cannot name anything outside the root.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote_from_bytes
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 # Actions
 DELETE = "delete"
@@ -40,6 +43,25 @@ OVER_QUOTA_LRU = "over-quota-lru"
 REASONS = (SCRATCH_RETENTION, HOME_INACTIVE, HOME_ALLOCATION_ENDED, OVER_QUOTA_LRU)
 
 MAX_KEY_BYTES = 1024
+KINDS = ("file", "symlink", "dir")
+COLUMNS = (
+    "seq",
+    "type",
+    "action",
+    "size",
+    "atime_ns",
+    "mtime_ns",
+    "ctime_ns",
+    "dev",
+    "ino",
+    "mode",
+    "uid",
+    "gid",
+    "nlink",
+    "path_b64",
+    "archive_key",
+    "link_target_b64",
+)
 
 
 class ManifestError(ValueError):
@@ -51,7 +73,10 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ManifestError(f"bad base64: {exc}") from None
 
 
 def display(path: bytes) -> str:
@@ -61,12 +86,9 @@ def display(path: bytes) -> str:
 
 def check_rel_path(path: bytes) -> tuple[bytes, ...]:
     """Split a relative path into components, refusing anything that could leave the root."""
-    if not path or path.startswith(b"/") or b"\0" in path:
-        raise ManifestError(f"unsafe path {display(path)!r}")
     parts = tuple(path.split(b"/"))
-    for part in parts:
-        if part in (b"", b".", b".."):
-            raise ManifestError(f"unsafe path {display(path)!r}")
+    if not path or b"\0" in path or b"" in parts or b"." in parts or b".." in parts:
+        raise ManifestError(f"unsafe path {display(path)!r}")
     return parts
 
 
@@ -81,6 +103,8 @@ def archive_key(prefix: str, user: str, run_id: str, path: bytes) -> str:
     Bytes outside ``[A-Za-z0-9_.~/-]`` are percent-encoded; a path too long for a key is named
     by its SHA-256 under ``_long/`` instead (the manifest keeps the path either way).
     """
+    if any(c in prefix for c in "\t\n\r"):
+        raise ValueError("the archive prefix may not contain tabs or line breaks")
     base = f"{prefix}{user}/{run_id}/"
     key = base + "f/" + quote_from_bytes(path, safe="/")
     if len(key.encode()) <= MAX_KEY_BYTES:
@@ -122,12 +146,13 @@ class Header:
             "not_before_ns": self.not_before_ns,
             "bucket": self.bucket,
             "storage_class": self.storage_class,
+            "columns": list(COLUMNS),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Header:
         if d.get("kind") != "header" or d.get("version") != MANIFEST_VERSION:
-            raise ManifestError("not a version 1 manifest header")
+            raise ManifestError(f"not a version {MANIFEST_VERSION} manifest header")
         if d["reason"] not in REASONS:
             raise ManifestError(f"unknown reason {d['reason']!r}")
         return cls(
@@ -146,7 +171,7 @@ class Header:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Entry:
     seq: int
     path: bytes
@@ -221,6 +246,62 @@ class Entry:
             parts=parts,
         )
 
+    def to_line(self) -> str:
+        return (
+            "\t".join(
+                (
+                    str(self.seq),
+                    self.kind,
+                    self.action,
+                    str(self.size),
+                    str(self.atime_ns),
+                    str(self.mtime_ns),
+                    str(self.ctime_ns),
+                    str(self.dev),
+                    str(self.ino),
+                    str(self.mode),
+                    str(self.uid),
+                    str(self.gid),
+                    str(self.nlink),
+                    b64(self.path),
+                    self.archive_key if self.archive_key is not None else "-",
+                    b64(self.link_target) if self.link_target is not None else "-",
+                )
+            )
+            + "\n"
+        )
+
+    @classmethod
+    def from_line(cls, line: str) -> Entry:
+        f = line.rstrip("\n").split("\t")
+        if len(f) != len(COLUMNS):
+            raise ManifestError(f"expected {len(COLUMNS)} columns, found {len(f)}")
+        kind, action = f[1], f[2]
+        if kind not in KINDS:
+            raise ManifestError(f"unknown type {kind!r}")
+        if action not in ACTIONS:
+            raise ManifestError(f"unknown action {action!r}")
+        path = unb64(f[13])
+        return cls(
+            int(f[0]),
+            path,
+            kind,
+            action,
+            int(f[3]),
+            int(f[4]),
+            int(f[5]),
+            int(f[6]),
+            int(f[7]),
+            int(f[8]),
+            int(f[9]),
+            int(f[10]),
+            int(f[11]),
+            int(f[12]),
+            f[14] if f[14] != "-" else None,
+            unb64(f[15]) if f[15] != "-" else None,
+            check_rel_path(path),
+        )
+
     @classmethod
     def from_stat(
         cls,
@@ -274,7 +355,7 @@ class ManifestWriter:
         self.bytes = 0
 
     def add(self, entry: Entry) -> None:
-        self._fh.write(_dump(entry.to_json()))
+        self._fh.write(entry.to_line())
         self.count += 1
         if entry.kind == "file":
             self.bytes += entry.size
@@ -321,6 +402,6 @@ def read_entries(path: Path) -> Iterator[Entry]:
         fh.readline()
         for lineno, line in enumerate(fh, start=2):
             try:
-                yield Entry.from_json(json.loads(line))
+                yield Entry.from_line(line)
             except (ValueError, KeyError, TypeError) as exc:
                 raise ManifestError(f"{path}:{lineno}: {exc}") from None

@@ -47,10 +47,13 @@ class SpawnService:
             cleanup_mode=storage.over_hard,
             notices=notices,
             allocations=[allocation_view(self.ctx, a) for a in self.users.allocations(user)],
+            # By cost, not by key order: rendered policies may have sorted keys.
             sizes=[
-                size_view(name, size, by_size[name])
-                for name, size in policy.sizes.items()
-                if name in by_size
+                size_view(name, policy.sizes[name], by_size[name])
+                for name in sorted(
+                    by_size,
+                    key=lambda n: (policy.sizes[n].cpu_limit, policy.sizes[n].mem_limit_gib),
+                )
             ],
             storage=storage,
             upgrade_url=policy.upgrade_url,

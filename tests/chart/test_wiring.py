@@ -82,14 +82,16 @@ def test_cronjobs_run_the_cli_and_never_overlap(minimal: list[Obj]) -> None:
     for name, cronjob in cronjobs.items():
         assert cronjob["spec"]["concurrencyPolicy"] == "Forbid", name
         (container,) = pod_spec(cronjob)["containers"]
-        assert container["args"] == JOBS[name]
+        assert container["command"] == JOBS[name]
     # The production default deletes nothing until the operator says so.
-    assert "--yes" not in pod_spec(cronjobs["nexus-quota-purge-execute"])["containers"][0]["args"]
+    assert (
+        "--yes" not in pod_spec(cronjobs["nexus-quota-purge-execute"])["containers"][0]["command"]
+    )
 
 
 def test_purge_execute_confirms_only_when_told() -> None:
     cronjobs = by_kind(render(ci_values("everything-values.yaml")), "CronJob")
-    args = pod_spec(cronjobs["nexus-quota-purge-execute"])["containers"][0]["args"]
+    args = pod_spec(cronjobs["nexus-quota-purge-execute"])["containers"][0]["command"]
     assert args == ["nexus-quota", "purge", "execute", "--yes"]
 
 
@@ -149,7 +151,7 @@ def test_the_hub_reaches_the_quota_service_by_its_rendered_name(minimal: list[Ob
     assert urlsplit(hub["extraEnv"]["NEXUS_QUOTA_URL"]).path == "/services/quota/"
     deployment = by_kind(minimal, "Deployment")["nexus-quota"]
     (container,) = pod_spec(deployment)["containers"]
-    assert container["args"] == ["nexus-quota", "serve"]
+    assert container["command"] == ["nexus-quota", "serve"]
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["path"] == "/services/quota/api/v1/health"
     assert deployment["spec"]["replicas"] >= 2
@@ -300,7 +302,7 @@ def test_disruption_budget_and_migration_hook(minimal: list[Obj]) -> None:
     (job,) = by_kind(minimal, "Job").values()
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert pod_spec(job)["containers"][0]["args"] == ["nexus-quota", "db", "upgrade"]
+    assert pod_spec(job)["containers"][0]["command"] == ["nexus-quota", "db", "upgrade"]
     # The URL comes from a hook Secret made just before the job: nothing else exists yet.
     ref = pod_spec(job)["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]
     hook_secret = by_kind(minimal, "Secret")[ref["name"]]

@@ -71,6 +71,7 @@ class NexusStack:
     quota_url: str
     tokens: dict[str, str]
     workdir: Path
+    db_url: str = ""
     clients: list[httpx.Client] = field(default_factory=list)
 
     @property
@@ -215,8 +216,8 @@ def start_stack(
     hub_env.update(env or {})
     hub = start_hub(workdir / "hub", env=hub_env, extra_config=EXTRA_CONFIG)
     proc: ServerProcess | None = None
+    db_url = f"sqlite:///{workdir / 'quota.sqlite'}"
     if quota:
-        db_url = f"sqlite:///{workdir / 'quota.sqlite'}"
         db.upgrade(db_url)
         proc = ServerProcess(
             name="nexus-quota",
@@ -249,4 +250,5 @@ def start_stack(
         quota_url=quota_url,
         tokens=tokens,
         workdir=workdir,
+        db_url=db_url,
     )

@@ -7,18 +7,17 @@ outside the user's root may be read, changed or deleted.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from quota_service.filesystem.executor import ExecutorError, execute
 from quota_service.filesystem.journal import ABSENT, DONE, KEPT, FileJournal
-from quota_service.filesystem.manifest import read_entries
+from quota_service.filesystem.manifest import Entry, read_entries
 
 from .plans import home_decision, paths, plan, run, scratch_decision
 from .trees import DAY_NS, Layout, layout, mount_tmpfs, put, snapshot, umount
@@ -188,11 +187,12 @@ def test_another_filesystem_in_a_home_is_never_planned_or_entered(
         assert stats.report.mounts_skipped == 1
         # A tampered manifest that names a file on the mount is refused at execute time.
         lines = manifest.read_text().splitlines()
-        entry = json.loads(lines[1])
         st = os.lstat(mnt / "on-other-fs")
-        entry.update(
+        forged = replace(
+            Entry.from_line(lines[1]),
             seq=99,
-            path_b64=base64.b64encode(b"mnt/on-other-fs").decode(),
+            path=b"mnt/on-other-fs",
+            parts=(b"mnt", b"on-other-fs"),
             dev=st.st_dev,
             ino=st.st_ino,
             size=st.st_size,
@@ -200,7 +200,7 @@ def test_another_filesystem_in_a_home_is_never_planned_or_entered(
             mtime_ns=st.st_mtime_ns,
             ctime_ns=st.st_ctime_ns,
         )
-        manifest.write_text("\n".join([*lines, json.dumps(entry)]) + "\n")
+        manifest.write_text("\n".join(lines) + "\n" + forged.to_line())
         result = run(manifest)
         assert result.done == 1 and result.kept == 1
         assert "another file system" in result.kept_samples[0][1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import base64
 import os
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -152,8 +152,7 @@ def test_manifest_round_trips_odd_names_and_is_ascii(tmp_path: Path) -> None:
     assert raw.isascii()
     got = {e.path for e in read_entries(manifest) if e.kind == "file"}
     assert got == set(names)
-    lines = [json.loads(x) for x in raw.splitlines()[1:]]
-    shown = {d["display"] for d in lines}
+    shown = {e.to_json()["display"] for e in read_entries(manifest)}
     assert "\\xff\\xfeinvalid" in shown and "line\nbreak" in shown
 
 
@@ -198,11 +197,15 @@ def test_reading_a_tampered_manifest_refuses_escaping_paths(tmp_path: Path) -> N
     lay = layout(tmp_path, ["erin"])
     put(lay.scr("erin") / "x", age_days=100)
     manifest, _ = plan(lay.scr("erin"), scratch_decision("erin"), tmp_path / "m")
-    lines = manifest.read_text().splitlines()
-    entry = json.loads(lines[1])
-    for bad in (b"../outside/x", b"/etc/passwd", b"a/../../x", b"a//b", b"./x"):
-        import base64
-
-        entry["path_b64"] = base64.b64encode(bad).decode()
+    line = manifest.read_text().splitlines()[1]
+    as_json = Entry.from_line(line).to_json()
+    for bad in (b"../outside/x", b"/etc/passwd", b"a/../../x", b"a//b", b"./x", b"a/\0b", b""):
+        fields = line.split("\t")
+        fields[13] = base64.b64encode(bad).decode()
         with pytest.raises(ManifestError):
-            Entry.from_json(entry)
+            Entry.from_line("\t".join(fields))
+        with pytest.raises(ManifestError):
+            Entry.from_json({**as_json, "path_b64": fields[13]})
+    for garbage in ("", "1\tfile", line.replace("\tdelete\t", "\trm -rf\t")):
+        with pytest.raises(ManifestError):
+            Entry.from_line(garbage)

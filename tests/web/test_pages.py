@@ -171,7 +171,7 @@ def test_non_admin_gets_403_pages(web_stack: WebStack) -> None:
             bob,
             "admin/allocations",
             {"username": "bob", "tier": "research", "reason": "self-service"},
-            page="",
+            page="requests/new",
         )
         own = bob.get("users/bob")
     for resp in (console, other, post):

@@ -1,0 +1,150 @@
+"""`nexus-quota reconcile` against a real hub and the real quota service's database.
+
+The job runs as a process with the `quota-jobs` token and the hub roles hub_config gives it.
+Limits are made tiny with a policy file given to the job only (the policy is not stored in the
+database), so no test waits for hours: the clock is real, the limits are short.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from quota_service.policy.loader import default_policy_text
+
+from .stack import NexusStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _policy(tmp_path: Path, **entry: float) -> Path:
+    doc = yaml.safe_load(default_policy_text())
+    doc["tiers"]["entry"].update(entry)
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def reconcile(stack: NexusStack, *args: str, policy: Path | None = None) -> dict[str, Any]:
+    env = {
+        "NEXUS_QUOTA_DATABASE_URL": stack.db_url,
+        "NEXUS_QUOTA_JOBS_TOKEN": stack.tokens["jobs"],
+        "JUPYTERHUB_API_URL": stack.hub.api_url,
+        "PATH": "/usr/bin:/bin",
+    }
+    if policy is not None:
+        env["NEXUS_QUOTA_POLICY_PATH"] = str(policy)
+    proc = subprocess.run(
+        [sys.executable, "-m", "quota_service.cli.main", "reconcile", "--json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout))
+
+
+def _actions(report: dict[str, Any], user: str) -> list[tuple[str, str]]:
+    return [(a["action"], a["reason"]) for a in report["actions"] if a["username"] == user]
+
+
+def _spawn_small(stack: NexusStack, user: str) -> None:
+    browser = stack.login(user)
+    resp = stack.spawn(browser, {"profile": "small"})
+    assert resp.status_code == 302, resp.text[-2000:]
+    stack.wait_ready(user)
+
+
+def test_closes_orphans_and_charges_running_sessions(stack: NexusStack) -> None:
+    _spawn_small(stack, "ellen")
+    try:
+        # A session whose server the hub never ran (as if a stop was missed).
+        hook = stack.hub.api(stack.tokens["hook"])
+        decision = hook.post(
+            stack.quota_api_url + "hub/spawn-decisions",
+            json={"username": "rosa", "server_name": "ghost", "size": "small"},
+        ).json()
+        assert decision["allowed"] is True
+
+        report = reconcile(stack, "--orphan-grace-seconds", "0")
+        assert ("closed_orphan", "the hub has no such server") in _actions(report, "rosa")
+        assert _actions(report, "ellen") == []
+        assert report["cpu_hours_charged"] > 0
+        open_now = {(s["username"], s["server_name"]): s for s in stack.open_sessions()}
+        assert ("rosa", "ghost") not in open_now
+        ellen = open_now[("ellen", "")]
+        assert ellen["charged_until"] > ellen["started_at"]
+        assert ellen["cpu_hours_charged"] > 0
+        assert stack.server("ellen") is not None
+    finally:
+        stack.stop_server("ellen")
+
+
+def test_a_young_session_without_a_server_is_not_an_orphan_yet(stack: NexusStack) -> None:
+    hook = stack.hub.api(stack.tokens["hook"])
+    hook.post(
+        stack.quota_api_url + "hub/spawn-decisions",
+        json={"username": "rosa", "server_name": "starting", "size": "small"},
+    ).raise_for_status()
+    report = reconcile(stack, "--orphan-grace-seconds", "600")
+    assert _actions(report, "rosa") == []
+    assert ("rosa", "starting") in {
+        (s["username"], s["server_name"]) for s in stack.open_sessions()
+    }
+    report = reconcile(stack, "--orphan-grace-seconds", "0")
+    assert ("closed_orphan", "the hub has no such server") in _actions(report, "rosa")
+
+
+def test_warns_then_stops_a_server_past_the_maximum_session_length(
+    stack: NexusStack, tmp_path: Path
+) -> None:
+    policy = _policy(tmp_path, max_session_hours=1e-6, idle_cull_hours=1000.0)
+    _spawn_small(stack, "ellen")
+    try:
+        first = reconcile(stack, "--grace-minutes", "0", policy=policy)
+        assert _actions(first, "ellen") == [("warned", "over_limit")]
+        assert stack.server("ellen") is not None
+        me = stack.quota_admin().get("admin/users/ellen").json()
+        assert any("will be stopped soon" in n["message"] for n in me["notices"])
+
+        second = reconcile(stack, "--grace-minutes", "0", policy=policy)
+        assert _actions(second, "ellen") == [("stopped", "max_session")]
+        assert not [s for s in stack.open_sessions() if s["username"] == "ellen"]
+    finally:
+        if stack.server("ellen") is not None:
+            stack.stop_server("ellen")
+
+
+def test_warning_waits_for_the_grace_period_before_stopping(
+    stack: NexusStack, tmp_path: Path
+) -> None:
+    policy = _policy(tmp_path, max_session_hours=1e-6, idle_cull_hours=1000.0)
+    _spawn_small(stack, "ellen")
+    try:
+        assert _actions(reconcile(stack, policy=policy), "ellen") == [("warned", "over_limit")]
+        # Default grace: 15 minutes after the warning; nothing happens before.
+        assert _actions(reconcile(stack, policy=policy), "ellen") == []
+        assert stack.server("ellen") is not None
+    finally:
+        stack.stop_server("ellen")
+
+
+def test_stops_servers_idle_longer_than_their_tier_allows(
+    stack: NexusStack, tmp_path: Path
+) -> None:
+    policy = _policy(tmp_path, idle_cull_hours=1e-6)
+    _spawn_small(stack, "ellen")
+    try:
+        report = reconcile(stack, policy=policy)
+        assert _actions(report, "ellen") == [("stopped", "idle")]
+        assert not [s for s in stack.open_sessions() if s["username"] == "ellen"]
+    finally:
+        if stack.server("ellen") is not None:
+            stack.stop_server("ellen")
