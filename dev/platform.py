@@ -261,7 +261,11 @@ class Platform:
             (dest / "kernel.json").write_text(json.dumps(json.loads(text), indent=2) + "\n")
 
     def singleuser_env(self) -> dict[str, str]:
-        return {**self.s3_env(), "JUPYTER_PATH": str(self.settings.jupyter_dir)}
+        return {
+            **self.s3_env(),
+            "JUPYTER_PATH": str(self.settings.jupyter_dir),
+            "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "dev" / "lab_config"),
+        }
 
     def _hub_env(self, tokens: dict[str, str]) -> dict[str, str]:
         s = self.settings

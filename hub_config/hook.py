@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import time
 from typing import Any, Self
 
 from prometheus_client import Counter
@@ -166,6 +167,16 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
         self.log.error("quota service unreachable during %s: %s", operation, exc)
 
     async def pre_spawn_hook(self, spawner: Any) -> None:
+        started = time.perf_counter()
+        await self._pre_spawn(spawner)
+        self.log.info(
+            "quota spawn hook for %s/%r took %.1f ms",
+            spawner.user.name,
+            spawner.name or "",
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _pre_spawn(self, spawner: Any) -> None:
         username = spawner.user.name
         server_name = spawner.name or ""
         options = spawner.user_options or {}

@@ -30,8 +30,10 @@ async def get_identity(request: Request) -> Identity:
     if isinstance(cached, Identity):
         return cached
     token = token_from_header(request.headers.get("authorization"))
-    if token is None:
-        # Pages put the signed-in person's hub token in the session (see web/).
+    is_api = "/api/v1/" in request.url.path
+    if token is None and not is_api:
+        # Pages put the signed-in person's hub token in the session (see web/). The JSON API
+        # never takes the cookie: its POSTs carry no CSRF token, so it needs a header token.
         session = request.scope.get("session")
         if isinstance(session, dict):
             token = session.get("token")

@@ -44,7 +44,7 @@ def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
     magnitude = float(10 ** (len(str(int(value))) - 1))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if value <= step * magnitude:
             return step * magnitude
     return value
@@ -61,7 +61,7 @@ def line_chart(
     height: int = 240,
 ) -> Markup:
     """Lines over dates with optional horizontal reference lines (budgets, quotas)."""
-    left, right, top, bottom = 64, 16, 16, 36
+    left, right, top, bottom = 64, 40, 16, 36
     x0, x1 = x_range
     if x1 <= x0:
         x1 = x0 + timedelta(days=1)

@@ -162,6 +162,14 @@ class NexusStack:
         pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
         return {k.decode(): v.decode(errors="replace") for k, v in pairs}
 
+    def wait_gone(self, user: str, name: str = "", timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.server(user, name) is None:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{user}/{name} still listed by the hub after {timeout}s")
+
     def open_sessions(self) -> list[dict[str, Any]]:
         resp = self.quota_admin().get("hub/sessions", params={"open": "true"})
         resp.raise_for_status()
@@ -185,6 +193,7 @@ def start_stack(
     quota: bool = True,
     env: dict[str, str] | None = None,
     quota_env: dict[str, str] | None = None,
+    extra_config: str = "",
 ) -> NexusStack:
     """Start the hub with hub_config and (unless `quota=False`) the quota service."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +223,7 @@ def start_stack(
         "TEST_ADMIN_TOKEN": tokens["admin"],
     }
     hub_env.update(env or {})
-    hub = start_hub(workdir / "hub", env=hub_env, extra_config=EXTRA_CONFIG)
+    hub = start_hub(workdir / "hub", env=hub_env, extra_config=EXTRA_CONFIG + extra_config)
     proc: ServerProcess | None = None
     db_url = f"sqlite:///{workdir / 'quota.sqlite'}"
     if quota:

@@ -116,6 +116,7 @@ def test_warns_then_stops_a_server_past_the_maximum_session_length(
 
         second = reconcile(stack, "--grace-minutes", "0", policy=policy)
         assert _actions(second, "ellen") == [("stopped", "max_session")]
+        stack.wait_gone("ellen")
         assert not [s for s in stack.open_sessions() if s["username"] == "ellen"]
     finally:
         if stack.server("ellen") is not None:
@@ -144,6 +145,7 @@ def test_stops_servers_idle_longer_than_their_tier_allows(
     try:
         report = reconcile(stack, policy=policy)
         assert _actions(report, "ellen") == [("stopped", "idle")]
+        stack.wait_gone("ellen")
         assert not [s for s in stack.open_sessions() if s["username"] == "ellen"]
     finally:
         if stack.server("ellen") is not None:

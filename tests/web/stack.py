@@ -28,6 +28,10 @@ for _service in c.JupyterHub.services:
     if _service["name"] == "quota":
         _service["url"] = os.environ["TEST_QUOTA_URL"]
         _service["oauth_no_confirm"] = True
+# Everyone may sign in to the quota pages (the real hub_config must grant the same).
+c.JupyterHub.load_roles.append(
+    {"name": "user", "scopes": ["self", "access:services!service=quota"]}
+)
 """
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -1,0 +1,57 @@
+"""Browser tests: Playwright (PyPI) driving Debian's Chromium against the whole dev platform."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+from tests.support.platform import RunningPlatform, nexus
+from tests.support.processes import TEST_OUTPUT
+
+from .lab import LabSession
+
+__all__ = ["nexus"]
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = TEST_OUTPUT / "screenshots" / "e2e"
+# As the machine facts require: no sandbox as root, and no background traffic to the internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run `make chromium`")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def ellen(browser: Browser, nexus: RunningPlatform) -> Iterator[LabSession]:
+    """The Entry user, signed in, with a running JupyterLab (one per test module)."""
+    session = LabSession(browser, nexus, "ellen", SCREENSHOTS)
+    try:
+        yield session
+    finally:
+        session.close()

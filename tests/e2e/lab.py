@@ -1,0 +1,106 @@
+"""A person in the browser: sign in through the MyST stand-in, spawn, drive JupyterLab."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, expect
+
+from tests.support.platform import RunningPlatform
+
+SPAWN_TIMEOUT_MS = 180_000
+RUN_TIMEOUT_MS = 300_000
+
+
+class LabSession:
+    def __init__(
+        self, browser: Browser, nexus: RunningPlatform, username: str, shots: Path
+    ) -> None:
+        self.nexus = nexus
+        self.username = username
+        self.shots = shots
+        self.context = browser.new_context(viewport={"width": 1366, "height": 860})
+        self.page: Page = self.context.new_page()
+
+    @property
+    def lab_url(self) -> str:
+        return f"{self.nexus.url}/user/{self.username}/lab"
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def sign_in(self) -> None:
+        """The hub's login page → MyST stand-in → pick the account → back at the hub."""
+        page = self.page
+        page.goto(f"{self.nexus.url}/hub/login")
+        page.get_by_text("Sign in with MyST").click()
+        page.wait_for_url(f"{self.nexus.settings.oidc_issuer}/**")
+        page.get_by_role("button", name=self.username, exact=True).click()
+        page.wait_for_load_state()
+
+    def size_choices(self) -> list[str]:
+        self.page.goto(f"{self.nexus.url}/hub/spawn")
+        radios = self.page.locator('input[type="radio"][name="profile"]')
+        expect(radios.first).to_be_visible()
+        return [str(radios.nth(i).get_attribute("value")) for i in range(radios.count())]
+
+    def start_server(self, size: str) -> None:
+        """From the spawn form: choose `size`, press Start, wait for JupyterLab."""
+        page = self.page
+        page.locator(f'input[type="radio"][name="profile"][value="{size}"]').check()
+        page.get_by_role("button", name="Start").click()
+        page.wait_for_url(re.compile(rf".*/user/{self.username}/lab.*"), timeout=SPAWN_TIMEOUT_MS)
+        expect(page.locator(".jp-LabShell")).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+        self.dismiss_news()
+
+    def dismiss_news(self) -> None:
+        """JupyterLab's first-run 'notified about official Jupyter news?' toast."""
+        no = self.page.locator(".jp-Notification-Toast-Close, .Toastify__close-button")
+        if no.count():
+            no.first.click()
+
+    def open_notebook(self, path: str) -> None:
+        """Open `path` (relative to the home) and wait for its kernel to be idle."""
+        self.page.goto(f"{self.lab_url}/tree/{path}")
+        expect(self.page.locator(".jp-NotebookPanel").first).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+        self.wait_idle()
+        self.dismiss_news()
+
+    def expect_kernel(self, display_name: str) -> None:
+        """The notebook's toolbar names the kernel once it has started."""
+        name = self.page.locator(".jp-NotebookPanel:visible .jp-KernelName")
+        expect(name).to_have_text(display_name, timeout=SPAWN_TIMEOUT_MS)
+        self.wait_idle()
+
+    def wait_idle(self, timeout: int = RUN_TIMEOUT_MS) -> None:
+        indicator = self.page.locator(".jp-NotebookPanel:visible .jp-Notebook-ExecutionIndicator")
+        expect(indicator).to_have_attribute("data-status", "idle", timeout=timeout)
+
+    def run_all(self) -> None:
+        """Run ▸ Run All Cells, then wait until every code cell has run."""
+        page = self.page
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+        notebook = page.locator(".jp-NotebookPanel:visible")
+        pending = notebook.locator(".jp-InputArea-prompt", has_text="[*]")
+        expect(notebook.locator(".jp-InputArea-prompt", has_text="[1]").first).to_be_visible(
+            timeout=RUN_TIMEOUT_MS
+        )
+        expect(pending).to_have_count(0, timeout=RUN_TIMEOUT_MS)
+        self.wait_idle()
+
+    def outputs(self) -> str:
+        areas = self.page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
+        return "\n".join(areas.all_inner_texts())
+
+    def errors(self) -> str:
+        err = self.page.locator(
+            '.jp-NotebookPanel:visible .jp-OutputArea-output[data-mime-type*="error"]'
+        )
+        return "\n".join(err.all_inner_texts())
+
+    def close(self) -> None:
+        self.context.close()
