@@ -142,9 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument(
-        "--think", type=float, default=1.0, help="pause between spawns"
-    )
+    parser.add_argument("--think", type=float, default=1.0, help="pause between spawns")
     parser.add_argument("--users", type=int, nargs="+", default=[1_000, 100_000])
     args = parser.parse_args()
     workdir = Path(__file__).parent / "results" / "decision_latency_work"

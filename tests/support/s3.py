@@ -16,7 +16,7 @@ from .processes import TEST_OUTPUT, ServerProcess, free_port
 class S3Endpoint:
     url: str
     access_key: str = "testing"
-    secret_key: str = "testing"  # noqa: S105 - moto accepts any credentials
+    secret_key: str = "testing"
     region: str = "us-east-1"
     log_path: Path | None = None
 

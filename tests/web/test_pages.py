@@ -353,4 +353,3 @@ def test_lead_sets_shares_within_the_pool(web_stack: WebStack) -> None:
         mine = dave.get("").text
     assert "consortium deep-fields" in mine
     assert ">250<" in mine
-
