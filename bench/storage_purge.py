@@ -5,7 +5,8 @@
 Each repeat builds two identical trees (N old files), then, alternating which goes first:
 `find ROOT -type f -delete` on one, and on the other the real pipeline: the planner writes a
 manifest per user (untimed, reported apart), then the executor re-checks and unlinks every file
-with the fsync'd journal (timed, in its own process, wall clock). Results go to
+with its journal, users' manifests in parallel as the purge job runs them (`execute_many`, one
+process per CPU; timed, in its own process, wall clock). Results go to
 bench/results/storage.json (key "purge").
 """
 
@@ -45,16 +46,14 @@ def plan_all(homes: Path, out: Path) -> tuple[list[Path], float]:
 
 
 def execute_worker(manifests: list[str]) -> None:
-    from quota_service.filesystem.executor import execute
-    from quota_service.filesystem.journal import FileJournal
+    """What `nexus-quota purge execute --yes` runs for deletion manifests: `execute_many`."""
+    from quota_service.filesystem.executor import ExecResult, execute_many
 
-    done = 0
     start = time.perf_counter()
-    for m in manifests:
-        p = Path(m)
-        res = execute(p, FileJournal(p.with_suffix(".journal")), dry_run=False)
-        done += res.done
-    print(json.dumps({"seconds": time.perf_counter() - start, "done": done}))
+    results = execute_many([Path(m) for m in manifests], dry_run=False)
+    seconds = time.perf_counter() - start
+    done = sum(r.done for r in results if isinstance(r, ExecResult))
+    print(json.dumps({"seconds": seconds, "done": done}))
 
 
 def one_round(users: int, files: int, order: int) -> dict[str, Any]:
@@ -115,7 +114,11 @@ def main() -> None:
     exec_m = median([r["execute_seconds_wall"] for r in rounds])
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "uname": " ".join(os.uname()),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "files": args.files,
         "users": args.users,
         "find_delete_seconds_median": round(find_m, 4),

@@ -126,7 +126,11 @@ def main() -> None:
     ]
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "uname": " ".join(os.uname())},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "uname": " ".join(os.uname()),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "method": "median wall time of alternating runs on a warm page cache; scanner wall "
         "includes starting its Python process and workers; peak RSS = main + workers x max worker",
         "sizes": sizes,

@@ -87,7 +87,8 @@ def configure_authenticator(c: Any, settings: HubSettings) -> None:
         a.admin_groups = set(settings.admin_groups)
     if settings.admin_users:
         a.admin_users = set(settings.admin_users)
-    if not os.environ.get("JUPYTERHUB_CRYPT_KEY"):
+    if not os.environ.get("JUPYTERHUB_CRYPT_KEY") and not c.CryptKeeper.get("keys"):
         raise RuntimeError(
-            "JUPYTERHUB_CRYPT_KEY must be set: auth_state (the MyST tokens) is stored encrypted"
+            "JUPYTERHUB_CRYPT_KEY (or CryptKeeper.keys) must be set: auth_state, which holds "
+            "the MyST tokens, is stored encrypted"
         )

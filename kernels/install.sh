@@ -28,11 +28,17 @@ fi
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
   || { echo "error: $PYTHON is not Python 3.11; the locks are resolved for 3.11 (set PYTHON=...)" >&2; exit 2; }
 
+mkdir -p "$PREFIX"
+PREFIX=$(cd "$PREFIX" && pwd)
+if [ -n "$SPEC_ROOT" ]; then mkdir -p "$SPEC_ROOT" && SPEC_ROOT=$(cd "$SPEC_ROOT" && pwd); fi
 if [ ! -x "$PREFIX/bin/python" ]; then
   echo "==> creating $PREFIX"
   "$PYTHON" -m venv "$PREFIX"
 fi
 VPY=$PREFIX/bin/python
+# Install with the venv isolated, so every locked package lands in it.
+sed -i 's/^include-system-site-packages = true/include-system-site-packages = false/' \
+  "$PREFIX/pyvenv.cfg"
 
 echo "==> installing kernels/$NAME/requirements.txt into $PREFIX"
 if [ -n "${UV:-}" ] || command -v uv >/dev/null 2>&1; then
@@ -43,14 +49,36 @@ else
   "$VPY" -m pip install --quiet --no-cache-dir --require-hashes -r "$DIR/requirements.txt"
 fi
 
-# Platform defaults for fsspec (S3 block size and cache type), read through FSSPEC_CONFIG_DIR.
+# Platform defaults for fsspec (S3 block size and cache type), read through FSSPEC_CONFIG_DIR,
+# and the cache class they name, registered at interpreter start by a .pth file.
+SITE=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$PREFIX/etc/fsspec"
 cp "$HERE/fsspec/conf.json" "$PREFIX/etc/fsspec/conf.json"
+if "$VPY" -c 'import fsspec' 2>/dev/null; then
+  cp "$HERE/fsspec/nexus_fsspec.py" "$HERE/fsspec/nexus_fsspec.pth" "$SITE/"
+fi
 
 # Small platform modules shipped with a kernel (plain files, no third-party code).
+if [ -f "$DIR/kernel.json" ]; then
+  cp "$HERE/common/sitecustomize.py" "$SITE/"
+fi
 if [ -d "$DIR/site" ]; then
-  SITE=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   cp "$DIR"/site/*.py "$SITE/"
+fi
+
+# The server environment offers only the platform's kernels: no bare "Python 3" from its own
+# ipykernel (a dependency of some widget packages).
+if [ "$NAME" = "lab-server" ]; then
+  rm -rf "$PREFIX/share/jupyter/kernels/python3"
+  mkdir -p "$PREFIX/etc/jupyter/jupyter_server_config.d"
+  cp "$DIR/jupyter_server_config.json" "$PREFIX/etc/jupyter/jupyter_server_config.d/nexus-lab.json"
+fi
+
+# Kernels: let `pip install --user` work (packages go to the user's home, which persists);
+# common/sitecustomize.py keeps the base interpreter's own site-packages off sys.path.
+if [ -f "$DIR/kernel.json" ]; then
+  sed -i 's/^include-system-site-packages = false/include-system-site-packages = true/' \
+    "$PREFIX/pyvenv.cfg"
 fi
 
 if [ -f "$DIR/kernel.json" ] && [ -n "$SPEC_ROOT" ]; then

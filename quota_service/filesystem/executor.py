@@ -297,3 +297,38 @@ def _one(
     if entry.kind == "file":
         result.bytes_freed += entry.size
     return True
+
+
+def _execute_with_file_journal(args: tuple[Path, int | None, bool]) -> ExecResult | str:
+    from .journal import FileJournal
+
+    manifest, now_ns, dry_run = args
+    try:
+        return execute(
+            manifest, FileJournal(manifest.with_suffix(".journal")), now_ns=now_ns, dry_run=dry_run
+        )
+    except (ExecutorError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def execute_many(
+    manifests: list[Path],
+    *,
+    now_ns: int | None = None,
+    dry_run: bool = True,
+    workers: int | None = None,
+) -> list[ExecResult | str]:
+    """Execute deletion-only manifests (no archiver), several at once in worker processes.
+
+    Manifests are independent (each has its own root and its journal ``MANIFEST.journal``), so
+    users' manifests run in parallel, one process per CPU by default. Results come back in the
+    order of `manifests`; a manifest that could not run yields its error message instead.
+    """
+    import multiprocessing
+
+    jobs = [(m, now_ns, dry_run) for m in manifests]
+    n = min(workers or os.cpu_count() or 1, len(jobs))
+    if n <= 1:
+        return [_execute_with_file_journal(job) for job in jobs]
+    with multiprocessing.get_context("fork").Pool(n) as pool:
+        return pool.map(_execute_with_file_journal, jobs, chunksize=1)

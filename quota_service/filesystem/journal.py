@@ -107,11 +107,7 @@ class FileJournal:
             line = json.dumps(d, separators=(",", ":")).encode() + b"\n"
         else:
             # The common case (a deletion) without json.dumps: states are fixed ASCII words.
-            line = b'{"seq":%d,"state":"%s","t":%d}\n' % (
-                step.seq,
-                step.state.encode(),
-                time.time_ns(),
-            )
+            line = b'{"seq":%d,"state":"%s"}\n' % (step.seq, step.state.encode())
         self._buf.append(line)
         self._pending += 1
         if durable:

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from ..errors import Conflict, NotFound
 from ..filesystem import manifest as mf
 from ..filesystem.archive import S3Archiver, restore
-from ..filesystem.executor import ExecutorError, execute
+from ..filesystem.executor import ExecResult, ExecutorError, execute, execute_many
 from ..filesystem.journal import FileJournal
 from ..filesystem.notify import PurgeSummary, SmtpSender, due_lead, may_act, render
 from ..filesystem.planner import UserFacts, decide, plan_root, root_header
@@ -436,19 +436,34 @@ class PurgeService:
                     for m, name in svc.ctx.session.execute(q).all()
                     if now >= m.action_at and may_act(m.first_notice_at, self.leads, now)
                 ]
+            # Deletion-only manifests run several at once (one process per CPU); archives one
+            # at a time, in this process, with its S3 client.
+            deletions = [r for r in ready if not r[4]]
+            outcomes: dict[int, ExecResult | str] = dict(
+                zip(
+                    [r[0] for r in deletions],
+                    execute_many([r[2] for r in deletions], now_ns=_ns(now), dry_run=not yes),
+                    strict=True,
+                )
+            )
             for mid, name, path, _area, bucket in ready:
                 archiver = self.archiver() if bucket else None
-                try:
-                    res = execute(
-                        path,
-                        FileJournal(path.with_suffix(".journal")),
-                        now_ns=_ns(now),
-                        dry_run=not yes,
-                        archiver=archiver,
-                    )
-                except (ExecutorError, OSError, mf.ManifestError) as exc:
-                    report.errors.append(f"{name} manifest {mid}: {exc}")
+                outcome = outcomes.get(mid)
+                if outcome is None:
+                    try:
+                        outcome = execute(
+                            path,
+                            FileJournal(path.with_suffix(".journal")),
+                            now_ns=_ns(now),
+                            dry_run=not yes,
+                            archiver=archiver,
+                        )
+                    except (ExecutorError, OSError, mf.ManifestError) as exc:
+                        outcome = str(exc)
+                if isinstance(outcome, str):
+                    report.errors.append(f"{name} manifest {mid}: {outcome}")
                     continue
+                res = outcome
                 result = {
                     "manifest": mid,
                     "user": name,

@@ -55,3 +55,17 @@ def ellen(browser: Browser, nexus: RunningPlatform) -> Iterator[LabSession]:
         yield session
     finally:
         session.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failure, save what the browser showed: failed-<test>.png."""
+    report = yield
+    if call.when == "call" and call.excinfo is not None:
+        session = getattr(item, "funcargs", {}).get("ellen")
+        if isinstance(session, LabSession):
+            try:
+                session.shot(f"failed-{item.name}")
+            except Exception:  # the test's own error matters more
+                pass
+    return report

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.support.platform import RunningPlatform
 
 SPAWN_TIMEOUT_MS = 180_000
-RUN_TIMEOUT_MS = 300_000
+RUN_TIMEOUT_MS = 180_000
 
 
 class LabSession:

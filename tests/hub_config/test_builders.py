@@ -7,9 +7,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from traitlets.config import Config
 
 from hub_config import builders
 from hub_config.apply import NOTICE_FILE, prepare_local_home
+from hub_config.auth import configure_authenticator
 from hub_config.hook import denial_error
 from hub_config.profiles import build_profiles, options_from_form, render_form
 from hub_config.quota_client import SpawnAllowed, SpawnDenied
@@ -212,3 +214,33 @@ def test_settings_env_over_custom_and_secrets_only_from_env(
 def test_response_models_ignore_fields_they_do_not_use() -> None:
     d = allowed("entry", "small", brand_new_field=1)
     assert isinstance(d, SpawnAllowed)
+
+
+def test_authenticator_pkce_auth_state_groups_and_explicit_urls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = HubSettings(
+        oidc_issuer="http://127.0.0.1:9",  # never read: explicit URLs win
+        oidc_authorize_url="https://myst.example.org/auth",
+        oidc_token_url="https://myst.example.org/token",
+        oidc_userinfo_url="https://myst.example.org/userinfo",
+        oidc_groups_claim="myst_groups",
+        admin_groups=["nexus-admins"],
+    )
+    monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="JUPYTERHUB_CRYPT_KEY"):
+        configure_authenticator(Config(), settings)
+    monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "0" * 64)
+    c = Config()
+    configure_authenticator(c, settings)
+    a = c.GenericOAuthenticator
+    assert a.authorize_url == "https://myst.example.org/auth"
+    assert a.enable_pkce is True and a.enable_auth_state is True
+    assert a.manage_groups is True
+    assert a.auth_state_groups_key == "oauth_user.myst_groups"
+    assert a.admin_groups == {"nexus-admins"}
+    assert a.allow_all is True  # no allowed groups: Entry is open to every MyST account
+    restricted = Config()
+    configure_authenticator(restricted, settings.model_copy(update={"allowed_groups": ["a"]}))
+    assert restricted.GenericOAuthenticator.allowed_groups == {"a"}
+    assert "allow_all" not in restricted.GenericOAuthenticator

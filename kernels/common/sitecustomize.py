@@ -1,0 +1,23 @@
+"""Start-up of a Roman kernel's Python: the user's own packages yes, the base interpreter's no.
+
+A kernel virtualenv is created with ``include-system-site-packages = true`` because that is what
+lets ``pip install --user`` work inside a virtualenv: packages go to the user's site-packages in
+their home (``~/.local/lib/python3.11/site-packages``), which persists across server restarts.
+The same switch would also expose the base interpreter's site-packages, which are not part of the
+kernel's lock; they are taken off ``sys.path`` here so a kernel holds exactly its lock plus what
+its user installed.
+"""
+
+import os
+import site
+import sys
+
+
+def _drop_base_site_packages() -> None:
+    if sys.prefix == sys.base_prefix:
+        return
+    base = {os.path.realpath(p) for p in site.getsitepackages([sys.base_prefix])}
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p) not in base]
+
+
+_drop_base_site_packages()

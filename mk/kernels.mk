@@ -1,0 +1,65 @@
+# Roman kernels, the JupyterLab server environment, tutorials and synthetic data (docs/kernels.md).
+#
+# Layout (all gitignored):
+#   .venv-kernels/<name>/          one virtualenv per kernel, from kernels/<name>/requirements.txt
+#   .venv-lab/                     the JupyterLab server env (jupyterhub-singleuser + widget front-ends)
+#   build/jupyter/kernels/<name>/  the kernelspecs; export JUPYTER_PATH=$(JUPYTER_DATA)
+#   build/tutorials/               read-only copies of notebooks/*.ipynb
+#   .state/data/                   synthetic Roman files (make data)
+KERNEL_NAMES := roman-research-nexus roman-calibration
+KERNEL_VENVS := $(ROOT)/.venv-kernels
+RRN_PYTHON := $(KERNEL_VENVS)/roman-research-nexus/bin/python
+CAL_PYTHON := $(KERNEL_VENVS)/roman-calibration/bin/python
+LAB_VENV := $(ROOT)/.venv-lab
+LAB_PYTHON := $(LAB_VENV)/bin/python
+LAB_SINGLEUSER := $(LAB_VENV)/bin/jupyterhub-singleuser
+JUPYTER_DATA := $(ROOT)/build/jupyter
+JUPYTER_DATA_DIR_KERNELS := $(JUPYTER_DATA)/kernels
+TUTORIALS_DIR := $(ROOT)/build/tutorials
+CRDS_PATH ?= $(STATE_DIR)/crds
+KERNEL_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+
+KERNEL_STAMPS := $(foreach k,$(KERNEL_NAMES),$(KERNEL_VENVS)/$(k)/.installed)
+KERNEL_SPECS := $(foreach k,$(KERNEL_NAMES),$(JUPYTER_DATA_DIR_KERNELS)/$(k)/kernel.json)
+LAB_STAMP := $(LAB_VENV)/.installed
+TUTORIAL_STAMP := $(TUTORIALS_DIR)/.installed
+KERNEL_COMMON := kernels/install.sh $(wildcard kernels/fsspec/*) kernels/common/sitecustomize.py
+
+# A kernel's venv and its kernelspec come from one run of the install script (grouped targets).
+$(KERNEL_VENVS)/%/.installed $(JUPYTER_DATA_DIR_KERNELS)/%/kernel.json: kernels/%/requirements.txt kernels/%/kernel.json $(KERNEL_COMMON) | $(VENV)/.installed
+	PYTHON=$(KERNEL_PYTHON) UV=$(UV) CRDS_PATH=$(CRDS_PATH) kernels/install.sh $* $(KERNEL_VENVS)/$* $(JUPYTER_DATA_DIR_KERNELS)
+	mkdir -p $(CRDS_PATH)
+	touch $(KERNEL_VENVS)/$*/.installed $(JUPYTER_DATA_DIR_KERNELS)/$*/kernel.json
+
+$(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_server_config.json $(KERNEL_COMMON) | $(VENV)/.installed
+	PYTHON=$(KERNEL_PYTHON) UV=$(UV) kernels/install.sh lab-server $(LAB_VENV)
+	touch $@
+
+$(TUTORIAL_STAMP): $(wildcard notebooks/*.ipynb) notebooks/install-tutorials.sh
+	notebooks/install-tutorials.sh $(TUTORIALS_DIR)
+	touch $@
+
+kernels: $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)  ## build the kernel venvs, kernelspecs, lab server env and tutorials
+
+lock-kernels: $(VENV)/.installed  ## re-resolve kernels/*/requirements.txt (hash-locked, Python 3.11)
+	for k in roman-research-nexus lab-server roman-calibration; do \
+	  $(UV) pip compile --quiet --python-version 3.11 --generate-hashes \
+	    kernels/$$k/requirements.in -o kernels/$$k/requirements.txt || exit 1; \
+	done
+
+data: $(KERNEL_VENVS)/roman-research-nexus/.installed  ## build synthetic Roman files and upload them to $AWS_ENDPOINT_URL (FULL=1: 4088x4088)
+	$(RRN_PYTHON) notebooks/data/make_data.py --out $(STATE_DIR)/data \
+	  $(if $(S3_ENDPOINT),--endpoint $(S3_ENDPOINT)) $(if $(FULL),--full-size)
+
+bench-streaming: kernels  ## S3 streaming benchmark (full-size file); writes bench/results/streaming.{json,md}
+	$(VPY) -m bench.streaming
+
+kernels-env:  ## print the environment a local singleuser server needs (for make dev)
+	@echo "JUPYTER_PATH=$(JUPYTER_DATA)"
+	@echo "NEXUS_TUTORIALS_DIR=$(TUTORIALS_DIR)"
+	@echo "CRDS_PATH=$(CRDS_PATH)"
+	@echo "SINGLEUSER=$(LAB_SINGLEUSER)"
+
+TEST_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)
+DEV_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)
+.PHONY: kernels lock-kernels data bench-streaming kernels-env
