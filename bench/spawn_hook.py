@@ -83,14 +83,14 @@ def hook_ms(stack: NexusStack) -> list[float]:
     return [float(m.group(2)) for m in HOOK_MS.finditer(stack.hub.log()) if m.group(1) == USER]
 
 
-def summary(samples: list[float]) -> dict[str, float]:
+def summary(samples: list[float], unit: str = "s") -> dict[str, float]:
     return {
         "n": len(samples),
-        "median_s": statistics.median(samples),
-        "mean_s": statistics.fmean(samples),
-        "min_s": min(samples),
-        "max_s": max(samples),
-        "stdev_s": statistics.stdev(samples) if len(samples) > 1 else 0.0,
+        f"median_{unit}": statistics.median(samples),
+        f"mean_{unit}": statistics.fmean(samples),
+        f"min_{unit}": min(samples),
+        f"max_{unit}": max(samples),
+        f"stdev_{unit}": statistics.stdev(samples) if len(samples) > 1 else 0.0,
     }
 
 
@@ -144,7 +144,7 @@ def main() -> int:
         "client_measured": {k: summary(v) for k, v in timed.items()},
         "hub_measured": {k: summary(v) for k, v in took.items() if v},
         "samples_s": timed,
-        "hook_ms_in_hub": summary(hook_times) if hook_times else None,
+        "hook_in_hub": summary(hook_times, "ms") if hook_times else None,
         "all_sessions_closed_after_stops": sessions_closed,
     }
     ratio = (

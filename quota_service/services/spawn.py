@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from ..errors import InvalidInput, NotFound
 from ..models.v1 import (
@@ -85,12 +85,13 @@ class SpawnService:
             )
         user = self.users.ensure(username, login=True)
         now = self.ctx.now()
-        quota = self.users.home_quota(user)
+        mine = self.users.allocations(user)
+        quota = self.users.home_quota(user, mine)
         storage = storage_view(self.ctx, user, quota)
         cleanup = storage.over_hard
         notice = self._cleanup_notice(storage.home_bytes, quota) if cleanup else None
 
-        allocation, denial = self._choose_allocation(user, size_name, allocation_id, cleanup)
+        allocation, denial = self._choose_allocation(mine, size_name, allocation_id, cleanup)
         if denial is not None:
             return denial
         assert allocation is not None
@@ -128,7 +129,7 @@ class SpawnService:
             )
 
         tier = policy.tier(allocation.tier)
-        running = self._open_count(allocation.id)
+        running, reserved = self._running_and_reserved(allocation, pool)
         if running >= tier.max_concurrent_servers:
             return self._deny(
                 "concurrent_server_limit",
@@ -140,7 +141,6 @@ class SpawnService:
             )
 
         standing = ledger.standing(policy, allocation, pool)
-        reserved = self._reserved(allocation, pool)
         needed = size.cpu_hours_per_hour * self.ctx.spawn_reservation_hours
         available = standing.left - reserved
         if standing.left <= 0 or available + 1e-9 < needed:
@@ -189,11 +189,10 @@ class SpawnService:
         )
 
     def _choose_allocation(
-        self, user: User, size_name: str, allocation_id: int | None, cleanup: bool
+        self, mine: list[Allocation], size_name: str, allocation_id: int | None, cleanup: bool
     ) -> tuple[Allocation | None, SpawnDenied | None]:
         policy = self.ctx.policy
         now = self.ctx.now()
-        mine = self.users.allocations(user)
         if allocation_id is not None:
             chosen = next((a for a in mine if a.id == allocation_id), None)
             if chosen is None:
@@ -271,33 +270,24 @@ class SpawnService:
         rows.sort(key=lambda a: 0 if a.kind.value == "pool" else 1)
         return rows
 
-    def _open_count(self, allocation_id: int) -> int:
-        return int(
-            self.ctx.session.scalar(
-                select(func.count())
-                .select_from(ServerSession)
-                .where(
-                    ServerSession.allocation_id == allocation_id,
-                    ServerSession.ended_at.is_(None),
-                )
-            )
-            or 0
-        )
-
-    def _reserved(self, allocation: Allocation, pool: Allocation | None) -> float:
-        """CPU-hours held back by open sessions on this allocation (or its whole pool)."""
-        hours = self.ctx.spawn_reservation_hours
-        ids = select(Allocation.id).where(
-            (Allocation.parent_id == pool.id)
+    def _running_and_reserved(
+        self, allocation: Allocation, pool: Allocation | None
+    ) -> tuple[int, float]:
+        """Servers open on this allocation, and the CPU-hours open sessions hold back on it
+        (or, for a consortium member, on the whole pool) — in one query."""
+        scope = (
+            select(Allocation.id).where(Allocation.parent_id == pool.id)
             if pool is not None
-            else (Allocation.id == allocation.id)
+            else select(Allocation.id).where(Allocation.id == allocation.id)
         )
-        total = self.ctx.session.scalar(
-            select(func.coalesce(func.sum(ServerSession.cpu_per_hour), 0.0)).where(
-                ServerSession.allocation_id.in_(ids), ServerSession.ended_at.is_(None)
-            )
-        )
-        return float(total or 0.0) * hours
+        mine = case((ServerSession.allocation_id == allocation.id, 1), else_=0)
+        running, per_hour = self.ctx.session.execute(
+            select(
+                func.coalesce(func.sum(mine), 0),
+                func.coalesce(func.sum(ServerSession.cpu_per_hour), 0.0),
+            ).where(ServerSession.allocation_id.in_(scope), ServerSession.ended_at.is_(None))
+        ).one()
+        return int(running), float(per_hour) * self.ctx.spawn_reservation_hours
 
     # -- sessions -----------------------------------------------------------------------
     def stop(self, username: str, server_name: str) -> list[ClosedSession]:

@@ -104,9 +104,11 @@ class UserService:
             )
         )
 
-    def usable_allocations(self, user: User) -> list[Allocation]:
+    def usable_allocations(
+        self, user: User, mine: list[Allocation] | None = None
+    ) -> list[Allocation]:
         now = self.ctx.now()
-        return [a for a in self.allocations(user) if ledger.is_usable(a, now)]
+        return [a for a in (mine or self.allocations(user)) if ledger.is_usable(a, now)]
 
     def tier(self, user: User) -> str:
         usable = self.usable_allocations(user)
@@ -155,18 +157,22 @@ class UserService:
             upgrade_url=self.ctx.policy.upgrade_url,
         )
 
-    def _home_quota(self, user: User) -> tuple[int, int] | None:
+    def _home_quota(
+        self, user: User, mine: list[Allocation] | None = None
+    ) -> tuple[int, int] | None:
         """The largest home quota among the user's usable allocations."""
         best: tuple[int, int] | None = None
-        for alloc in self.usable_allocations(user):
+        for alloc in self.usable_allocations(user, mine):
             pool = self.ctx.session.get(Allocation, alloc.parent_id) if alloc.parent_id else None
             quota = ledger.home_quota_bytes(self.ctx.policy, alloc, pool)
             if quota and (best is None or quota[1] > best[1]):
                 best = quota
         return best
 
-    def home_quota(self, user: User) -> tuple[int, int] | None:
-        return self._home_quota(user)
+    def home_quota(
+        self, user: User, mine: list[Allocation] | None = None
+    ) -> tuple[int, int] | None:
+        return self._home_quota(user, mine)
 
     def search(self, query: str, limit: int = 50) -> list[UserSummary]:
         pattern = f"%{query.replace('%', '').replace('_', '')}%"
