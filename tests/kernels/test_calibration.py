@@ -1,4 +1,4 @@
-"""The Roman Calibration kernel: romancal and romanisim together, CRDS with a clear offline error."""
+"""Roman Calibration kernel: romancal + romanisim together; CRDS fails with a clear error."""
 
 from __future__ import annotations
 
@@ -58,8 +58,10 @@ def test_preflight_names_the_problem(tmp_path: Path) -> None:
         "    nexus_crds.preflight()\n"
         "except nexus_crds.ReferenceFilesUnavailable as exc:\n"
         "    print('UNAVAILABLE', str(exc).splitlines()[0])\n"
-        "(__import__('pathlib').Path(os.environ['CRDS_PATH']) / 'config' / 'roman').mkdir(parents=True)\n"
-        "(__import__('pathlib').Path(os.environ['CRDS_PATH']) / 'config' / 'roman' / 'server_config').write_text('{}')\n"
+        "from pathlib import Path\n"
+        "config = Path(os.environ['CRDS_PATH']) / 'config' / 'roman'\n"
+        "config.mkdir(parents=True)\n"
+        "(config / 'server_config').write_text('{}')\n"
         "nexus_crds.preflight()\n"
         "print('cache ok')\n"
     )

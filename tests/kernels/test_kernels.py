@@ -11,13 +11,12 @@ import pytest
 from tests.support.kernels import (
     CAL,
     KERNEL_VENVS,
-    KERNELSPECS,
-    REPO_ROOT,
     RRN,
     execute_in_kernel,
     jupyter_env,
     kernel_python,
 )
+from tests.support.processes import REPO_ROOT
 
 KERNELS_DIR = REPO_ROOT / "kernels"
 

@@ -14,13 +14,12 @@ import pytest
 
 from tests.support.kernels import (
     KERNEL_VENVS,
-    REPO_ROOT,
     RRN,
     RomanData,
     make_data,
     require_kernel,
 )
-from tests.support.processes import TEST_OUTPUT
+from tests.support.processes import REPO_ROOT, TEST_OUTPUT
 from tests.support.s3_logged import RequestLog, start_logged_moto
 
 pytestmark = [pytest.mark.kernels, pytest.mark.integration]

@@ -16,11 +16,11 @@ import pytest
 from tests.support.kernels import (
     CAL,
     JUPYTER_DATA,
-    REPO_ROOT,
     RRN,
     execute_in_kernel,
     require_kernel,
 )
+from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.kernels
 
@@ -94,7 +94,15 @@ def test_user_registers_a_kernel_from_a_venv_in_home(tmp_path: Path) -> None:
     uv = REPO_ROOT / ".venv" / "bin" / "uv"
     # ipykernel from PyPI (uv's cache after `make kernels`), as a user would `pip install` it.
     subprocess.run(
-        [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "ipykernel"],
+        [
+            str(uv),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(venv / "bin" / "python"),
+            "ipykernel",
+        ],
         check=True,
         env=env,
     )

@@ -26,7 +26,7 @@ def test_there_are_three_tutorials() -> None:
 @pytest.mark.parametrize("name", TUTORIALS)
 def test_tutorial_is_clean_and_tagged(name: str) -> None:
     """Committed without outputs, in a platform kernel, with internet cells tagged."""
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)  # type: ignore[no-untyped-call]
     nbformat.validate(nb)
     assert nb.metadata["kernelspec"]["name"] == "roman-research-nexus"
     code = [c for c in nb.cells if c.cell_type == "code"]

@@ -40,7 +40,7 @@ def free_ports() -> Ports:
     return Ports(**values)
 
 
-def test_settings(state_dir: Path, **kwargs: Any) -> DevSettings:
+def platform_settings(state_dir: Path, **kwargs: Any) -> DevSettings:
     """Settings for a platform of the tests' own: free ports, no idle culler."""
     return DevSettings(state_dir=state_dir, ports=free_ports(), cull=False, **kwargs)
 
@@ -108,7 +108,7 @@ def nexus() -> Iterator[RunningPlatform]:
     """The whole platform, started once per session through dev/ like `make dev` does."""
     state = TEST_OUTPUT / "e2e" / "state"
     shutil.rmtree(state, ignore_errors=True)
-    platform = Platform(test_settings(state), quiet=True)
+    platform = Platform(platform_settings(state), quiet=True)
     platform.start()
     running = RunningPlatform(platform)
     try:
