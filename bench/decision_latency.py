@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import insert
@@ -148,10 +149,10 @@ def main() -> None:
     workdir = Path(__file__).parent / "results" / "decision_latency_work"
     workdir.mkdir(parents=True, exist_ok=True)
     runs = [measure(n, args, workdir) for n in args.users]
-    by_users = {r["users"]: r for r in runs}
+    by_users: dict[int, Any] = {int(r["users"]): r for r in runs}  # type: ignore[call-overload]
     small, large = min(by_users), max(by_users)
-    p99_small = by_users[small]["paced"]["p99_ms"]  # type: ignore[index]
-    p99_large = by_users[large]["paced"]["p99_ms"]  # type: ignore[index]
+    p99_small = by_users[small]["paced"]["p99_ms"]
+    p99_large = by_users[large]["paced"]["p99_ms"]
     result = {
         "benchmark": "spawn decision latency, PostgreSQL, real hub tokens",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

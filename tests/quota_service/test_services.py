@@ -36,7 +36,7 @@ def grant_research(factory: Factory, username: str, **kw: object) -> int:
     with factory.unit_of_work() as svc:
         view = svc.allocations.grant(
             "admin",
-            GrantIn(username=username, tier="research", reason="test", **kw),  # type: ignore[arg-type]
+            GrantIn(username=username, tier="research", reason="test", **kw),
         )
     return view.id
 

@@ -28,7 +28,7 @@ def _pg_url(name: str) -> str:
 
 def _pg_exec(sql: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 class DatabaseFactory:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from datetime import date
 
 from quota_service.services.forecast import project
@@ -25,7 +27,11 @@ def test_forecast_runs_out_at_the_recent_pace() -> None:
 
 
 def test_forecast_outlasting_the_period_or_idle_says_no_date() -> None:
-    args = {"budget": 1000.0, "period_start": date(2026, 6, 1), "today": date(2026, 6, 10)}
+    args: dict[str, Any] = {
+        "budget": 1000.0,
+        "period_start": date(2026, 6, 1),
+        "today": date(2026, 6, 10),
+    }
     assert (
         project(used=10, daily=[(date(2026, 6, 2), 10.0)], period_end=date(2026, 7, 1), **args)[2]
         is None
