@@ -111,7 +111,11 @@ class PurgeService:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        """One purge job at a time on this state directory (the CronJobs also Forbid overlap)."""
+        """One purge step at a time on this state directory (the CronJobs also Forbid overlap).
+
+        Raises ``Conflict`` at once when another step holds it: a login that wants its archived
+        home back while a purge runs is told to try again rather than kept waiting.
+        """
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.config.state_dir / "purge.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -182,6 +186,10 @@ class PurgeService:
 
     # -- plan ------------------------------------------------------------------------------
     def plan(self, *, users: list[str] | None = None, dry_run: bool = False) -> StepReport:
+        with self._lock():
+            return self._plan(users, dry_run)
+
+    def _plan(self, users: list[str] | None, dry_run: bool) -> StepReport:
         now = self.factory.clock()
         run_id = mf.new_run_id(_ns(now))
         action_at = now + self.max_lead
@@ -306,6 +314,10 @@ class PurgeService:
 
     # -- notify ----------------------------------------------------------------------------
     def notify(self, *, dry_run: bool = False) -> StepReport:
+        with self._lock():
+            return self._notify(dry_run)
+
+    def _notify(self, dry_run: bool) -> StepReport:
         now = self.factory.clock()
         report = StepReport("notify", dry_run=dry_run)
         with self.factory.unit_of_work() as svc:

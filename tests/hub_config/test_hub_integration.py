@@ -28,7 +28,10 @@ def test_oidc_discovery_reads_the_providers_endpoints(oidc_provider: OidcProvide
 
 def test_login_maps_groups_and_admin_rights(stack: NexusStack) -> None:
     stack.login("ada")
-    stack.login("rosa")
+    browser = stack.login("rosa")
+    # Users may open the quota service (the `user` role).
+    me = browser.get(f"{stack.hub.url}/hub/api/user").json()
+    assert "access:services!service=quota" in me["scopes"]
     hub = stack.hub_admin()
     ada = hub.get("users/ada").json()
     rosa = hub.get("users/rosa").json()

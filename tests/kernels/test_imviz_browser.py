@@ -16,6 +16,7 @@ from tests.support.processes import TEST_OUTPUT, ServerProcess, free_port
 
 pytestmark = [pytest.mark.kernels, pytest.mark.browser, pytest.mark.integration]
 
+READY_MS = int(os.environ.get("NEXUS_IMVIZ_TIMEOUT_MS", "180000"))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -87,7 +88,11 @@ def test_imviz_renders_in_jupyterlab(lab: tuple[str, str, Path], roman_data: Rom
             }
         ],
         "metadata": {
-            "kernelspec": {"name": RRN, "display_name": "Roman Research Nexus", "language": "python"}
+            "kernelspec": {
+                "name": RRN,
+                "display_name": "Roman Research Nexus",
+                "language": "python",
+            }
         },
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -100,20 +105,28 @@ def test_imviz_renders_in_jupyterlab(lab: tuple[str, str, Path], roman_data: Rom
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/lab/tree/imviz.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            page.wait_for_selector(
-                ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000
-            )
-            page.click(".jp-Notebook .jp-Cell .jp-InputArea-editor")
-            page.keyboard.press("Shift+Enter")
-            app = page.wait_for_selector(".jp-OutputArea-output .v-application", timeout=300_000)
-            assert app is not None
-            # the image viewer inside the app: a bqplot figure with an image layer
-            page.wait_for_selector(".jp-OutputArea-output .bqplot", timeout=120_000)
-            page.wait_for_timeout(2000)
-            page.screenshot(path=str(shot))
-            outputs = page.inner_text(".jp-Notebook .jp-OutputArea")
+            try:
+                page.goto(f"{url}/lab/tree/imviz.ipynb?token={token}")
+                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+                # the kernel is up when the status bar says so
+                page.wait_for_selector(
+                    ".jp-StatusBar-Widget >> text=Roman Research Nexus | Idle", timeout=180_000
+                )
+                page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+                page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+                page.wait_for_selector(".jp-InputPrompt:text('[1]')", timeout=READY_MS)
+                page.wait_for_selector(".jp-OutputArea-output .v-application", timeout=READY_MS)
+                # the image viewer inside the app: a bqplot figure with an image layer
+                page.wait_for_selector(".jp-OutputArea-output .bqplot", timeout=READY_MS)
+                page.wait_for_timeout(2000)
+            finally:
+                page.screenshot(path=str(shot))
+                outputs = (
+                    page.inner_text(".jp-Notebook")
+                    if page.query_selector(".jp-Notebook")
+                    else page.content()[:3000]
+                )
+                (shot.with_suffix(".txt")).write_text(outputs)
         finally:
             browser.close()
     for failure in ("Error displaying widget", "Failed to load model class", "Traceback"):

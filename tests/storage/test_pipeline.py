@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from quota_service.config import ArchiveSettings, Settings, SmtpSettings
 from quota_service.factory import Factory
 from quota_service.filesystem.notify import SmtpSender
+from quota_service.models.v1 import GrantIn
 from quota_service.policy import default_policy_text, parse_policy
 from quota_service.schema import AuditEvent, StorageUsageSnapshot, User, UserNotice
 from quota_service.schema.purge_manifest import ManifestStatus, PurgeManifest
@@ -178,3 +179,51 @@ def test_scan_plan_notify_execute_restore(
     ]
     assert any(k.endswith("/manifest.jsonl") for k in keys)
     assert any(k.endswith("/journal.jsonl") for k in keys)
+
+
+def test_over_quota_past_grace_archives_least_recently_used_then_restores(
+    world: tuple[Factory, FakeClock, Layout, PurgeService, StorageService],
+) -> None:
+    factory, clock, lay, purge, storage = world
+    with factory.unit_of_work() as svc:
+        svc.users.ensure("bob", login=True)
+        # Research archives least recently used files; this quota is ~100 KiB soft.
+        svc.allocations.grant(
+            "admin",
+            GrantIn(
+                username="bob",
+                tier="research",
+                home_quota_soft_gib=0.0001,
+                home_quota_hard_gib=0.001,
+                reason="test",
+            ),
+        )
+    home = lay.home("bob")
+    for i in range(6):
+        # 40 KiB each, f0 used longest ago; 240 KiB in all, about 140 KiB over the soft quota.
+        p = put(home / "data" / f"f{i}.bin", bytes([i]) * 40_960)
+        t = int((clock() - timedelta(days=100 - i)).timestamp() * 1e9)
+        os.utime(p, ns=(t, t))
+    before = snapshot(home)
+    assert storage.scan(workers=1).over_soft == ["bob"]
+    assert [m for m in purge.plan().manifests if m["entries"]] == []  # within the grace
+    clock.advance(days=14)
+    assert storage.scan(workers=1).over_soft == ["bob"]
+    lru = [m for m in purge.plan().manifests if m["reason"] == "over-quota-lru"]
+    assert len(lru) == 1
+    planned = {
+        e["path"] for e in purge.manifest_entries("bob", purge.manifests_for("bob")[0]["id"])
+    }
+    assert planned == {"data/f0.bin", "data/f1.bin", "data/f2.bin", "data/f3.bin"}
+    purge.notify()
+    clock.advance(days=7)
+    purge.notify()
+    done = purge.execute(yes=True)
+    assert not done.partial, done.as_dict()
+    assert sorted(os.listdir(home / "data")) == ["f4.bin", "f5.bin"]
+    assert storage.scan(workers=1).over_soft == []
+    # Over-quota archives do not come back by themselves at login, only when asked.
+    assert restore_if_archived(factory, purge.config, "bob") is False
+    restored = purge.restore("bob")
+    assert restored.manifests[0]["files"] == 4
+    assert snapshot(home) == before

@@ -65,8 +65,8 @@ class HubInstance:
         return self.proc.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        # JupyterHub stops CHP and hub-managed services on SIGTERM (and leaves
-        # single-user servers running unless cleanup_servers is True, the default).
+        # On SIGTERM JupyterHub stops CHP, hub-managed services and (cleanup_servers,
+        # the default) the single-user servers.
         self.proc.stop(timeout=30)
 
 

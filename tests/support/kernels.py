@@ -151,7 +151,9 @@ class NotebookRun:
 def run_notebook(path: Path, env: Mapping[str, str], home: Path, timeout: int = 600) -> NotebookRun:
     """Execute a notebook top to bottom in its own kernelspec, offline cells only."""
     nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    skipped = strip_internet_cells(nb)
+    # Offline by default; NEXUS_NOTEBOOKS_ONLINE=1 runs the `internet` cells too.
+    online = os.environ.get("NEXUS_NOTEBOOKS_ONLINE") == "1"
+    skipped = [] if online else strip_internet_cells(nb)
     kernel_name = nb.metadata["kernelspec"]["name"]
     require_kernel(kernel_name)
     home.mkdir(parents=True, exist_ok=True)
