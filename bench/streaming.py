@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     platform_conf = KERNEL_VENVS / RRN / "etc" / "fsspec"
     log_dir = REPO_ROOT / "build" / "bench-logs"
     proc, endpoint, log = start_logged_moto(log_dir)
+    one_byte: list[float] = []
     started = time.time()
     try:
         print("uploading full-size synthetic files ...", flush=True)
@@ -84,6 +85,21 @@ def main(argv: list[str] | None = None) -> int:
             aws_secret_access_key=endpoint.secret_key,
             region_name=endpoint.region,
         ).put_object(Bucket="nasa-irsa-simulations", Key=FITS_KEY, Body=fits_bytes)
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint.url,
+            aws_access_key_id=endpoint.access_key,
+            aws_secret_access_key=endpoint.secret_key,
+            region_name=endpoint.region,
+        )
+
+        for _ in range(5):
+            t0 = time.perf_counter()
+            client.get_object(Bucket="stpubdata", Key=asdf["key"], Range="bytes=0-0")["Body"].read()
+            one_byte.append(time.perf_counter() - t0)
+        print(
+            f"moto: one 1-byte ranged GET of the Level 2 file: {statistics.median(one_byte):.3f} s"
+        )
         files = {
             "asdf": (str(asdf["uri"]), int(asdf["size"])),
             "fits": (f"s3://nasa-irsa-simulations/{FITS_KEY}", len(fits_bytes)),
@@ -125,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "server": "moto S3 server on 127.0.0.1 (werkzeug, threaded) with a request log",
         "repeats": args.repeats,
         "wall_seconds": round(time.time() - started, 1),
+        "one_byte_get_seconds_median": round(statistics.median(one_byte), 3),
         "fsspec_config": json.loads((platform_conf / "conf.json").read_text()),
     }
     (RESULTS / "streaming.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
@@ -149,6 +166,10 @@ def render_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         )
     sizes = sorted({(r["read"].startswith("FITS"), r["file_bytes"]) for r in rows})
     lines.append("")
+    lines.append(
+        f"- moto's cost of one request: a 1-byte ranged GET of the Level 2 file takes "
+        f"{meta['one_byte_get_seconds_median']:.3f} s (median of 5)"
+    )
     for is_fits, size in sizes:
         kind = "uncompressed FITS (4 HDUs)" if is_fits else "Level 2 ASDF (lz4-compressed blocks)"
         lines.append(f"- {kind}: {size:,} bytes")

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     )
     cost_per_cpu_hour_usd: float = Field(default=0.05, ge=0)
     admin_groups: list[str] = Field(default_factory=list)
+    restore_on_login: bool = Field(
+        default=True, description="restore an archived home when its owner starts a server"
+    )
 
     @classmethod
     def settings_customise_sources(

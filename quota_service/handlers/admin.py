@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from ..models.v1 import (
+    MAX_ID,
     USERNAME_PATTERN,
     AllocationView,
     ApproveIn,
@@ -27,7 +28,7 @@ from ..schema import RequestStatus
 from .deps import AdminDep, FactoryDep
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/requests", response_model=list[RequestView])
@@ -111,7 +112,7 @@ def audit_log(
     factory: FactoryDep,
     caller: AdminDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[AuditView]:
     with factory.unit_of_work() as svc:
         return svc.audit.list(limit=limit, before_id=before_id)

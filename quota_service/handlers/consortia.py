@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from ..models.v1 import USERNAME_PATTERN, ConsortiumView, MemberIn, ShareIn
+from ..models.v1 import MAX_ID, USERNAME_PATTERN, ConsortiumView, MemberIn, ShareIn
 from .deps import FactoryDep, UserDep
 
 router = APIRouter(prefix="/consortia", tags=["consortia"])
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 
 

@@ -17,6 +17,8 @@ from ..models.v1 import (
     SpawnDecisionIn,
     SpawnDenied,
 )
+from ..services.login import restore_at_login
+from ..services.storage import StorageConfig
 from .deps import FactoryDep, HubDep
 
 router = APIRouter(prefix="/hub", tags=["hub"])
@@ -40,6 +42,11 @@ def spawn_decision(
     """Decide a spawn. An allowed decision opens a session on the chosen allocation."""
     with factory.unit_of_work() as svc:
         decision = svc.spawn.decide(body.username, body.server_name, body.size, body.allocation_id)
+    if isinstance(decision, SpawnAllowed) and factory.settings.restore_on_login:
+        config = StorageConfig.from_settings(factory.settings)
+        restored = restore_at_login(factory, config, body.username)
+        if restored:
+            decision.notice = f"{decision.notice} {restored}" if decision.notice else restored
     result = decision.code if isinstance(decision, SpawnDenied) else "allowed"
     SPAWN_DECISIONS.labels(result=result).inc()
     return decision

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, status
 
-from ..models.v1 import MeView, RequestIn, RequestView, UsageView
+from ..models.v1 import MAX_ID, MeView, RequestIn, RequestView, UsageView
 from .deps import FactoryDep, UserDep
 
 router = APIRouter(prefix="/me", tags=["me"])
@@ -38,7 +38,38 @@ def file_request(body: RequestIn, factory: FactoryDep, caller: UserDep) -> Reque
 
 @router.post("/requests/{request_id}/withdraw", response_model=RequestView)
 def withdraw_request(
-    request_id: Annotated[int, Path(ge=1, le=2**62)], factory: FactoryDep, caller: UserDep
+    request_id: Annotated[int, Path(ge=1, le=MAX_ID)], factory: FactoryDep, caller: UserDep
 ) -> RequestView:
     with factory.unit_of_work() as svc:
         return svc.requests.withdraw(caller.name, request_id)
+
+
+def _purge(factory: FactoryDep) -> Any:
+    from ..services.purge import PurgeService
+    from ..services.storage import StorageConfig
+
+    return PurgeService(factory, StorageConfig.from_settings(factory.settings))
+
+
+@router.get("/purge-manifests", response_model=list[dict[str, Any]])
+def my_purge_manifests(factory: FactoryDep, caller: UserDep) -> list[dict[str, Any]]:
+    """Planned and past purges of my home and scratch: when, why, how many files."""
+    with factory.unit_of_work() as svc:
+        svc.users.ensure(caller.name)
+    result: list[dict[str, Any]] = _purge(factory).manifests_for(caller.name)
+    return result
+
+
+@router.get("/purge-manifests/{manifest_id}/entries", response_model=list[dict[str, Any]])
+def my_purge_manifest_entries(
+    manifest_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    factory: FactoryDep,
+    caller: UserDep,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[dict[str, Any]]:
+    """Each file a purge will touch (or touched): path, size, times, action, archive key."""
+    result: list[dict[str, Any]] = _purge(factory).manifest_entries(
+        caller.name, manifest_id, offset, limit
+    )
+    return result

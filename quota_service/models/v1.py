@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$"
+# Row ids are 32-bit integers on PostgreSQL; larger ids cannot exist, so they are invalid input.
+MAX_ID = 2**31 - 1
 
 
 class _In(BaseModel):
@@ -84,7 +86,7 @@ class SpawnDecisionIn(_In):
     username: str = Field(pattern=USERNAME_PATTERN)
     server_name: str = Field(default="", max_length=255)
     size: str = Field(min_length=1, max_length=64)
-    allocation_id: int | None = Field(default=None, ge=1, le=2**62)
+    allocation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class SpawnAllowed(BaseModel):
@@ -148,7 +150,7 @@ class RequestIn(_In):
     kind: Literal["upgrade", "renewal"] = "upgrade"
     justification: str = Field(min_length=20, max_length=20000)
     proposal_ref: str | None = Field(default=None, max_length=255)
-    allocation_id: int | None = Field(default=None, ge=1, le=2**62)
+    allocation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     requested_cpu_hours: float | None = Field(default=None, gt=0, le=1e9)
 
 

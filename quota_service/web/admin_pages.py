@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from ..auth import Identity, require_admin
 from ..errors import QuotaError
-from ..models.v1 import USERNAME_PATTERN, ApproveIn, DenyIn, ExtendIn, GrantIn, RevokeIn
+from ..models.v1 import MAX_ID, USERNAME_PATTERN, ApproveIn, DenyIn, ExtendIn, GrantIn, RevokeIn
 from ..schema import RequestStatus
 from . import charts
 from .pages import factory_of, overview_context
@@ -18,7 +18,7 @@ from .render import PageRoute, base_path, clean, field_errors, flash, form_data,
 from .render import render as render_page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 
 
@@ -93,7 +93,7 @@ def console(
     request: Request,
     viewer: Admin,
     q: Annotated[str, Query(max_length=255)] = "",
-    before_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     return render_page(request, "admin.html", console_context(request, q, before_id))
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ..auth import Identity
 from ..errors import Conflict, InvalidInput, NotFound, QuotaError
 from ..factory import Factory
-from ..models.v1 import USERNAME_PATTERN, MemberIn, RequestIn, ShareIn
+from ..models.v1 import MAX_ID, USERNAME_PATTERN, MemberIn, RequestIn, ShareIn
 from ..schema import AllocationKind
 from ..services.forecast import ForecastService
 from ..services.storage_views import StorageViewService
@@ -35,7 +35,7 @@ from .session import Signer, cookie_header, is_https, session_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Viewer = Annotated[Identity, Depends(page_identity)]
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 
 

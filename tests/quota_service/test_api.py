@@ -154,3 +154,10 @@ def test_leads_manage_only_their_consortium(stack: QuotaStack) -> None:
             api.post(f"consortia/{cid}/members", json={"username": outsider}), 403, "forbidden"
         )
         assert_error(api.get("consortia/999999"), 404, "not_found")
+
+
+def test_purge_manifests_are_private(stack: QuotaStack) -> None:
+    with stack.api(stack.user_token(name("quiet"))) as api:
+        assert api.get("me/purge-manifests").json() == []
+        assert_error(api.get("me/purge-manifests/12345/entries"), 404, "not_found")
+        assert_error(api.get("me/purge-manifests/99999999999/entries"), 422, "invalid_input")

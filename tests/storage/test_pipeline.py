@@ -4,6 +4,7 @@ restore, with an injected clock that walks through the notice lead times."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,12 +15,14 @@ import yaml
 from sqlalchemy import func, select
 
 from quota_service.config import ArchiveSettings, Settings, SmtpSettings
+from quota_service.errors import Conflict
 from quota_service.factory import Factory
 from quota_service.filesystem.notify import SmtpSender
 from quota_service.models.v1 import GrantIn
 from quota_service.policy import default_policy_text, parse_policy
 from quota_service.schema import AuditEvent, StorageUsageSnapshot, User, UserNotice
 from quota_service.schema.purge_manifest import ManifestStatus, PurgeManifest
+from quota_service.services.login import restore_at_login
 from quota_service.services.purge import PurgeService, restore_if_archived
 from quota_service.services.storage import StorageConfig, StorageService
 from tests.support.clock import FakeClock
@@ -167,7 +170,8 @@ def test_scan_plan_notify_execute_restore(
     assert purge.execute(yes=True).manifests == []
 
     # Next login: the home comes back, exactly.
-    assert restore_if_archived(factory, purge.config, "alice") is True
+    notice = restore_at_login(factory, purge.config, "alice")
+    assert notice is not None and "restored" in notice
     assert snapshot(lay.home("alice")) == alice_home
     assert restore_if_archived(factory, purge.config, "alice") is False
     # The manifest and journal copies sit beside the archived objects.
@@ -227,3 +231,22 @@ def test_over_quota_past_grace_archives_least_recently_used_then_restores(
     restored = purge.restore("bob")
     assert restored.manifests[0]["files"] == 4
     assert snapshot(home) == before
+
+
+def test_one_purge_step_at_a_time(
+    world: tuple[Factory, FakeClock, Layout, PurgeService, StorageService],
+) -> None:
+    _factory, _clock, _lay, purge, _storage = world
+    purge.config.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(purge.config.state_dir / "purge.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another job is running
+        with pytest.raises(Conflict):
+            purge.plan()
+        with pytest.raises(Conflict):
+            purge.notify()
+        with pytest.raises(Conflict):
+            purge.execute(yes=True)
+    finally:
+        os.close(fd)
+    assert purge.execute(yes=True).manifests == []
