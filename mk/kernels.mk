@@ -35,7 +35,7 @@ $(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_ser
 	PYTHON=$(KERNEL_PYTHON) UV=$(UV) kernels/install.sh lab-server $(LAB_VENV)
 	touch $@
 
-$(TUTORIAL_STAMP): $(wildcard notebooks/*.ipynb) notebooks/install-tutorials.sh
+$(TUTORIAL_STAMP): $(wildcard notebooks/*.ipynb) notebooks/README.md notebooks/install-tutorials.sh
 	mkdir -p $(dir $@)
 	notebooks/install-tutorials.sh $(TUTORIALS_DIR)
 	touch $@

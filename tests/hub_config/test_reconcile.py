@@ -8,8 +8,10 @@ database), so no test waits for hours: the clock is real, the limits are short.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,27 @@ import pytest
 import yaml
 
 from quota_service.policy.loader import default_policy_text
+from tests.support.oidc import OidcProvider, OidcUser
+from tests.support.processes import TEST_OUTPUT
 
-from .stack import NexusStack
+from .stack import NexusStack, start_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(oidc_provider: OidcProvider) -> Iterator[NexusStack]:
+    """This module's stack: a spawn holds back almost nothing of a budget (the service's
+    `spawn_reservation_hours`), so a tiny budget still lets a server start and run out."""
+    workdir = TEST_OUTPUT / "hub_config" / "reconcile"
+    shutil.rmtree(workdir, ignore_errors=True)
+    st = start_stack(
+        workdir, oidc_provider, quota_env={"NEXUS_QUOTA_SPAWN_RESERVATION_HOURS": "0.000001"}
+    )
+    try:
+        yield st
+    finally:
+        st.stop()
 
 
 def _policy(tmp_path: Path, **entry: float) -> Path:
@@ -150,3 +169,29 @@ def test_stops_servers_idle_longer_than_their_tier_allows(
     finally:
         if stack.server("ellen") is not None:
             stack.stop_server("ellen")
+
+
+def test_warns_then_stops_a_server_past_its_allocations_budget(stack: NexusStack) -> None:
+    stack.provider.set_user(OidcUser("bud", groups=["myst-users"]))
+    browser = stack.login("bud")
+    grant = stack.quota_admin().post(
+        "admin/allocations",
+        json={"username": "bud", "tier": "research", "cpu_hours": 0.00001, "reason": "test"},
+    )
+    assert grant.status_code == 201, grant.text
+    research = str(grant.json()["id"])
+    resp = stack.spawn(browser, {"profile": "large", "profile-option-large--allocation": research})
+    assert resp.status_code == 302, resp.text[-2000:]
+    stack.wait_ready("bud")
+    try:
+        first = reconcile(stack, "--grace-minutes", "0")
+        assert _actions(first, "bud") == [("warned", "over_limit")]
+        second = reconcile(stack, "--grace-minutes", "0")
+        assert _actions(second, "bud") == [("stopped", "budget")]
+        stack.wait_gone("bud")
+        me = stack.quota_admin().get("admin/users/bud").json()
+        spent = next(a for a in me["allocations"] if a["id"] == int(research))
+        assert spent["cpu_hours_used"] >= 0.00001
+    finally:
+        if stack.server("bud") is not None:
+            stack.stop_server("bud")
