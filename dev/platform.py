@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -168,6 +169,7 @@ class Platform:
                             self._quota_env(tokens))  # fmt: skip
 
         self._write_kernelspecs()
+        self._install_tutorials()
         self._say(f"starting JupyterHub on {s.hub_url}")
         hub = self._child(
             "jupyterhub",
@@ -179,6 +181,20 @@ class Platform:
         hub.wait_http(s.hub_url + "/hub/api", timeout=120)
         if seeding is not None:
             self._finish_data_seed(seeding)
+
+    def _install_tutorials(self) -> None:
+        """Install notebooks/ read-only, the way the user image does (same script)."""
+        s = self.settings
+        if s.tutorials_override is not None:
+            return
+        script = REPO_ROOT / "notebooks" / "install-tutorials.sh"
+        with s.log("tutorials").open("ab") as log:
+            subprocess.run(
+                ["bash", str(script), str(s.tutorials_dir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
 
     def _start_data_seed(self) -> Child:
         s = self.settings

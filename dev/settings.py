@@ -67,14 +67,17 @@ class DevSettings:
     python: Path = field(default_factory=lambda: Path(sys.executable))
     # The JupyterLab server environment (kernels/lab-server), and the Roman kernels' venvs.
     lab_venv: Path = field(
-        default_factory=lambda: _env_path("NEXUS_DEV_LAB_VENV", REPO_ROOT / ".venv-hub-singleuser")
+        default_factory=lambda: _env_path("NEXUS_DEV_LAB_VENV", REPO_ROOT / ".venv-lab")
     )
     kernels_root: Path = field(
         default_factory=lambda: _env_path("NEXUS_DEV_KERNELS_ROOT", REPO_ROOT / ".venv-kernels")
     )
-    tutorials_dir: Path = field(
-        default_factory=lambda: _env_path(
-            "NEXUS_DEV_TUTORIALS_DIR", REPO_ROOT / "notebooks" / "tutorials"
+    # Empty: the platform installs notebooks/ read-only into <state>/tutorials at start.
+    tutorials_override: Path | None = field(
+        default_factory=lambda: (
+            Path(os.environ["NEXUS_DEV_TUTORIALS_DIR"])
+            if os.environ.get("NEXUS_DEV_TUTORIALS_DIR")
+            else None
         )
     )
     node_bin: Path = field(default_factory=lambda: REPO_ROOT / "node_modules" / ".bin")
@@ -116,6 +119,10 @@ class DevSettings:
     def jupyter_dir(self) -> Path:
         """A Jupyter data dir holding the Roman kernelspecs (JUPYTER_PATH of the lab server)."""
         return self.run_dir / "jupyter"
+
+    @property
+    def tutorials_dir(self) -> Path:
+        return self.tutorials_override or self.state_dir / "tutorials"
 
     @property
     def data_dir(self) -> Path:

@@ -1,11 +1,7 @@
-# Hub side (hub_config/): the single-user server environment the hub integration tests and the
-# spawn benchmark start. It is kernels/lab-server's hash-locked lock, the same lab server the
-# user image runs, in its own virtualenv.
-HUB_SINGLEUSER_VENV := $(ROOT)/.venv-hub-singleuser
-
-$(HUB_SINGLEUSER_VENV)/.installed: kernels/lab-server/requirements.txt kernels/install.sh | $(VENV)/.installed
-	UV=$(UV) bash kernels/install.sh lab-server $(HUB_SINGLEUSER_VENV)
-	touch $@
+# Hub side (hub_config/): the hub tests and the spawn benchmark start single-user servers from
+# the lab server env that mk/kernels.mk builds (kernels/lab-server's hash-locked lock, the same
+# lab server the user image runs).
+HUB_SINGLEUSER_VENV := $(ROOT)/.venv-lab
 
 hub-singleuser: $(HUB_SINGLEUSER_VENV)/.installed  ## lab server venv for hub tests and bench
 TEST_PREREQS += $(HUB_SINGLEUSER_VENV)/.installed node_modules/.installed

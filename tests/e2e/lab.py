@@ -82,9 +82,21 @@ class LabSession:
     def run_all(self) -> None:
         """Run ▸ Run All Cells, then wait until every code cell has run."""
         page = self.page
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
         notebook = page.locator(".jp-NotebookPanel:visible")
+        started = notebook.locator(".jp-InputArea-prompt").filter(
+            has_text=re.compile(r"\[(\*|1)\]")
+        )
+        # A click that lands while the new kernel is still connecting runs nothing; a person
+        # would simply try again.
+        for _attempt in range(3):
+            self.wait_idle()
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+            try:
+                expect(started.first).to_be_visible(timeout=15_000)
+                break
+            except AssertionError:
+                continue
         pending = notebook.locator(".jp-InputArea-prompt", has_text="[*]")
         expect(notebook.locator(".jp-InputArea-prompt", has_text="[1]").first).to_be_visible(
             timeout=RUN_TIMEOUT_MS
@@ -92,15 +104,38 @@ class LabSession:
         expect(pending).to_have_count(0, timeout=RUN_TIMEOUT_MS)
         self.wait_idle()
 
+    def run_offline_cells(self, first_internet_cell: int | None) -> None:
+        """Run what works offline: every cell above the first internet-tagged one (or all)."""
+        if first_internet_cell is None:
+            self.run_all()
+            return
+        page = self.page
+        cell = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(
+            first_internet_cell
+        )
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputPrompt").first.click()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile(r"^Run All Above Selected Cell")).click()
+        notebook = page.locator(".jp-NotebookPanel:visible")
+        expect(notebook.locator(".jp-InputArea-prompt", has_text="[1]").first).to_be_visible(
+            timeout=RUN_TIMEOUT_MS
+        )
+        pending = notebook.locator(".jp-InputArea-prompt", has_text="[*]")
+        expect(pending).to_have_count(0, timeout=RUN_TIMEOUT_MS)
+        self.wait_idle()
+
     def outputs(self) -> str:
+        # textContent, not innerText: JupyterLab skips rendering off-screen cells
+        # (content-visibility), and innerText of an unrendered output is empty.
         areas = self.page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output")
-        return "\n".join(areas.all_inner_texts())
+        return "\n".join(t or "" for t in areas.all_text_contents())
 
     def errors(self) -> str:
         err = self.page.locator(
             '.jp-NotebookPanel:visible .jp-OutputArea-output[data-mime-type*="error"]'
         )
-        return "\n".join(err.all_inner_texts())
+        return "\n".join(t or "" for t in err.all_text_contents())
 
     def close(self) -> None:
         self.context.close()

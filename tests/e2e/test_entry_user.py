@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -26,11 +27,17 @@ L2_KEY = "roman/nexus/soc_simulations/tutorial_data/r0003201001001001004_0001_wf
 KERNEL = "Roman Research Nexus"
 
 
+def first_internet_cell(notebook: Path) -> int | None:
+    cells = json.loads(notebook.read_text())["cells"]
+    tagged = [i for i, c in enumerate(cells) if "internet" in c.get("metadata", {}).get("tags", [])]
+    return tagged[0] if tagged else None
+
+
 def data_access_tutorial(nexus: RunningPlatform) -> str:
     """The data-access tutorial's path as the user sees it (`tutorials/...`)."""
     root = nexus.settings.tutorials_dir
-    found = sorted(p for p in root.rglob("*.ipynb") if re.search(r"access|stream", p.name))
-    assert found, f"no data-access tutorial (*access*.ipynb or *stream*.ipynb) under {root}"
+    found = sorted(p for p in root.rglob("*.ipynb") if re.search(r"discovery|stream", p.name))
+    assert found, f"no data-access tutorial (*discovery*.ipynb or *stream*.ipynb) under {root}"
     return "tutorials/" + found[0].relative_to(root).as_posix()
 
 
@@ -50,7 +57,8 @@ def test_a_entry_user_signs_in_sees_entry_sizes_and_streams_roman_metadata(
 
     ellen.open_notebook(tutorial)
     ellen.expect_kernel(KERNEL)
-    ellen.run_all()
+    # Offline, a person runs the cells above the first one tagged "internet".
+    ellen.run_offline_cells(first_internet_cell(nexus.settings.tutorials_dir / tutorial[10:]))
     ellen.shot("a3-tutorial-metadata-from-local-s3")
     assert ellen.errors() == ""
     out = ellen.outputs()
@@ -74,7 +82,7 @@ def test_b_saving_over_the_read_only_tutorial_is_refused_and_save_as_works(
 
     # JupyterLab marks it read-only; Ctrl+S after a change writes nothing.
     panel = page.locator(".jp-NotebookPanel:visible")
-    expect(panel.get_by_text("notebook is read-only")).to_be_visible()
+    expect(panel.get_by_text("notebook is read-only", exact=True)).to_be_visible()
     panel.locator(".jp-Cell").first.click()
     page.keyboard.press("Escape")
     page.keyboard.press("b")  # a new cell below: the notebook is now modified
