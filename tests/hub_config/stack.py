@@ -30,9 +30,7 @@ from tests.support.oidc import OidcProvider
 from tests.support.processes import REPO_ROOT, ServerProcess, free_port
 
 PREFIX = "/services/quota/"
-SINGLEUSER_VENV = Path(
-    os.environ.get("NEXUS_HUB_SINGLEUSER_VENV", REPO_ROOT / ".venv-lab")
-)
+SINGLEUSER_VENV = Path(os.environ.get("NEXUS_HUB_SINGLEUSER_VENV", REPO_ROOT / ".venv-lab"))
 TEST_ADMIN_SCOPES = [
     "admin:users",
     "admin:servers",
