@@ -16,6 +16,7 @@ from .hook import QuotaSpawnHook
 from .profiles import LocalOptionsForm, ProfileList, options_from_form
 from .services import configure_services
 from .settings import HubSettings
+from .standing import StandingBoard, make_post_auth_hook
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -53,7 +54,11 @@ def configure_common(
     template_vars = dict(c.JupyterHub.get("template_vars") or {})
     template_vars["announcement_home"] = hook.notices.announcement
     template_vars["announcement_spawn"] = hook.notices.announcement
+    standing = StandingBoard(settings.quota_public_path)
+    hook.client.on_entitlements = standing.record
+    template_vars["nexus_standing"] = standing
     c.JupyterHub.template_vars = template_vars
+    c.Authenticator.post_auth_hook = make_post_auth_hook(hook, standing)
     return hook
 
 

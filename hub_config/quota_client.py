@@ -7,6 +7,7 @@ becomes one exception, `QuotaUnavailable`, which the fail mode setting then hand
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -163,6 +164,8 @@ class QuotaClient:
         if not base_url.endswith("/"):
             base_url += "/"
         self.base_url = base_url
+        # Called with every entitlements answer (the home page's standing board).
+        self.on_entitlements: Callable[[Entitlements], None] | None = None
         self._http = httpx.AsyncClient(
             base_url=base_url + "api/v1/",
             headers={"Authorization": f"token {token}"},
@@ -198,7 +201,10 @@ class QuotaClient:
 
     async def entitlements(self, username: str) -> Entitlements:
         body = await self._request("GET", f"hub/users/{quote(username, safe='')}/entitlements")
-        return _parse(Entitlements, body)
+        ent = _parse(Entitlements, body)
+        if self.on_entitlements is not None:
+            self.on_entitlements(ent)
+        return ent
 
     async def spawn_decision(
         self, username: str, server_name: str, size: str, allocation_id: int | None

@@ -157,3 +157,14 @@ def test_someone_with_several_allocations_chooses_what_to_charge(stack: NexusSta
         assert stack.server_env("chloe")["NEXUS_ALLOCATION_ID"] == str(ids["entry"])
     finally:
         stack.stop_server("chloe")
+
+
+def test_home_page_shows_tier_quota_status_and_links(stack: NexusStack) -> None:
+    browser = stack.login("rosa")
+    home = browser.get(f"{stack.hub.url}/hub/home")
+    assert home.status_code == 200
+    assert 'id="nexus-standing"' in home.text
+    assert "Tier: " in home.text and "CPU-hours left:" in home.text
+    assert "within quota" in home.text or "over the" in home.text
+    assert 'href="/services/quota/"' in home.text
+    assert 'href="/services/quota/requests/new"' in home.text
