@@ -88,12 +88,21 @@ async def run_load(
                 user = rng.choice(users)
                 body = {"username": user, "server_name": f"b{i}", "size": "small"}
                 start = time.perf_counter()
-                resp = await client.post("hub/spawn-decisions", json=body)
+                try:
+                    resp = await client.post("hub/spawn-decisions", json=body)
+                except httpx.TransportError:
+                    errors += 1
+                    continue
                 latencies.append(time.perf_counter() - start)
                 if resp.status_code != 200:
                     errors += 1
-                stop = await client.post("hub/sessions/stop", json=body | {"size": None})
-                if stop.status_code not in (200, 422):
+                stop_body = {"username": user, "server_name": f"b{i}"}
+                try:
+                    stop = await client.post("hub/sessions/stop", json=stop_body)
+                except httpx.TransportError:
+                    errors += 1
+                    continue
+                if stop.status_code != 200:
                     errors += 1
                 if think:
                     await asyncio.sleep(think)

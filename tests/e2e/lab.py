@@ -88,10 +88,18 @@ class LabSession:
         )
         # A click that lands while the new kernel is still connecting runs nothing; a person
         # would simply try again.
-        for _attempt in range(3):
+        for attempt in range(4):
             self.wait_idle()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+            if attempt < 2:
+                page.get_by_role("menuitem", name="Run", exact=True).click()
+                page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
+            else:
+                # The keyboard way: focus the first cell and run it and the rest.
+                self.dismiss_news()
+                notebook.locator(".jp-Cell").first.locator(".jp-InputPrompt").first.click()
+                page.keyboard.press("Escape")
+                for _ in range(notebook.locator(".jp-CodeCell").count()):
+                    page.keyboard.press("Shift+Enter")
             try:
                 expect(started.first).to_be_visible(timeout=15_000)
                 break
