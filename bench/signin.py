@@ -25,8 +25,8 @@ import psutil
 from playwright.sync_api import sync_playwright
 
 from dev.platform import Platform
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.lab import LabSession
+from tests.support.browser import launch
 from tests.support.platform import RunningPlatform, platform_settings
 
 TARGET_SECONDS = 15.0
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds: list[float] = []
             with_server = 0
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                browser = launch(pw)
                 for i in range(args.runs):
                     session = LabSession(browser, nexus, "ellen", Path(tmp))
                     start = time.perf_counter()

@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from tests.support.kernels import KERNEL_VENVS, RRN, make_data, require_kernel
 from tests.support.processes import REPO_ROOT
 from tests.support.s3_logged import RequestLog, start_logged_moto
@@ -78,20 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         asdf = next(f for f in data.files if f["name"].endswith("_cal.asdf"))
         ou = next(f for f in data.files if f["name"].endswith(".fits.gz"))
         fits_bytes = gzip.decompress(Path(ou["path"]).read_bytes())
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint.url,
-            aws_access_key_id=endpoint.access_key,
-            aws_secret_access_key=endpoint.secret_key,
-            region_name=endpoint.region,
-        ).put_object(Bucket="nasa-irsa-simulations", Key=FITS_KEY, Body=fits_bytes)
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint.url,
-            aws_access_key_id=endpoint.access_key,
-            aws_secret_access_key=endpoint.secret_key,
-            region_name=endpoint.region,
-        )
+        endpoint.client().put_object(Bucket="nasa-irsa-simulations", Key=FITS_KEY, Body=fits_bytes)
+        client = endpoint.client()
 
         for _ in range(5):
             t0 = time.perf_counter()

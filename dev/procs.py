@@ -59,7 +59,7 @@ class Child:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def wait_http(self, url: str, timeout: float, ok: Sequence[int] = (200,)) -> None:
+    def wait_http(self, url: str, timeout: float = 60.0, ok: Sequence[int] = (200,)) -> None:
         """Poll `url` until it answers one of `ok`; fail with the log's tail otherwise."""
         deadline = time.monotonic() + timeout
         last = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 
 from ..metrics import SPAWN_DECISIONS
 from ..models.v1 import (
@@ -60,10 +60,7 @@ def stop_session(body: SessionStopIn, factory: FactoryDep, caller: HubDep) -> Se
 
 
 @router.get("/sessions", response_model=list[SessionView])
-def open_sessions(
-    factory: FactoryDep,
-    caller: HubDep,
-    open: Annotated[bool, Query(description="only sessions still open")] = True,
-) -> list[SessionView]:
+def open_sessions(factory: FactoryDep, caller: HubDep) -> list[SessionView]:
+    """Sessions still open (servers the quota service believes are running)."""
     with factory.unit_of_work() as svc:
         return svc.spawn.open_sessions()

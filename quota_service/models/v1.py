@@ -261,10 +261,6 @@ class UserSummary(BaseModel):
     tier: str
 
 
-class RequestSummary(BaseModel):
-    requests: list[RequestView]
-
-
 class MeView(BaseModel):
     username: str
     tier: str
@@ -314,16 +310,7 @@ class AuditView(BaseModel):
     reason: str | None
 
 
-class AllocationChange(BaseModel):
-    allocation: AllocationView
-
-
 class Health(BaseModel):
     status: str
     database: str
     schema_revision: str
-
-
-class ErrorBody(BaseModel):
-    detail: str
-    code: str

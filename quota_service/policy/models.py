@@ -103,10 +103,6 @@ class NoticePolicy(_Strict):
     lead_days: list[int] = Field(default_factory=lambda: [7, 1])
     expiry_warning_days: list[int] = Field(default_factory=lambda: [30, 7, 1])
 
-    @property
-    def min_lead_days(self) -> int:
-        return min(self.lead_days) if self.lead_days else 0
-
 
 class Policy(_Strict):
     sizes: dict[str, ServerSize] = Field(min_length=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -19,7 +19,6 @@ class ServiceContext:
     # CPU-hours an open session holds back so racing spawns cannot overdraw a budget.
     spawn_reservation_hours: float = 1.0
     cost_per_cpu_hour_usd: float = 0.05
-    extras: dict[str, object] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock()

@@ -202,7 +202,7 @@ class ConsortiumService:
         consortium = self._get(consortium_id)
         pool = self._pool(consortium, lock=True)
         self._check_pool(pool, share, None)
-        member = self._add(consortium, pool, username, MemberRole(role), share)
+        self._add(consortium, pool, username, MemberRole(role), share)
         self.audit.record(
             actor=actor,
             action="consortium.add_member",
@@ -211,7 +211,6 @@ class ConsortiumService:
             after={"username": username, "role": role, "cpu_hours_share": share},
             reason=None,
         )
-        del member
         return self.view(consortium_id)
 
     def _member(self, consortium: Consortium, username: str) -> tuple[ConsortiumMember, Allocation]:

@@ -56,10 +56,12 @@ def standing(policy: Policy, allocation: Allocation, pool: Allocation | None = N
     if pool is not None:
         # A member can never use more than the pool still holds.
         left = min(left, budget(policy, pool) - pool.cpu_hours_used)
+    if -1e-9 < left < 0:
+        left = 0.0  # float noise from summing charges; a real overdraft stays negative
     return Standing(
         budget=total,
         used=allocation.cpu_hours_used,
-        left=max(left, 0.0) if left > -1e-9 else left,
+        left=left,
         resets_at=resets_at(policy, allocation),
     )
 

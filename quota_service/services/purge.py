@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -518,24 +518,14 @@ class PurgeService:
         now = self.factory.clock()
         report = StepReport("restore")
         reasons = WHOLE_HOME if whole_home_only else ARCHIVE_REASONS
-        with self._lock():
-            with self.factory.unit_of_work() as svc:
-                user = svc.users.get(username)
-                todo = [
-                    (m.id, Path(m.path))
-                    for m in svc.ctx.session.scalars(
-                        select(PurgeManifest)
-                        .where(
-                            PurgeManifest.user_id == user.id,
-                            PurgeManifest.reason.in_(reasons),
-                            PurgeManifest.status.in_([ManifestStatus.done, ManifestStatus.partial]),
-                            PurgeManifest.restored_at.is_(None),
-                        )
-                        .order_by(PurgeManifest.id)
-                    )
-                ]
-            if not todo and not whole_home_only:
+        # Every login asks; almost nobody has an archive. Look before taking the purge lock,
+        # then look again under it (a purge may have finished in between).
+        if not self._restorable(username, reasons):
+            if not whole_home_only:
                 raise NotFound(f"{username} has nothing archived to restore")
+            return report
+        with self._lock():
+            todo = self._restorable(username, reasons)
             for mid, path in todo:
                 res = restore(path, path.with_suffix(".journal"), self.archiver())
                 entry = {
@@ -562,6 +552,24 @@ class PurgeService:
                 with self.factory.unit_of_work() as svc:
                     self._audit(svc, "storage.purge.restore", username, report, False)
         return report
+
+    def _restorable(self, username: str, reasons: Iterable[str]) -> list[tuple[int, Path]]:
+        """Archived manifests of this person not yet restored, oldest first."""
+        with self.factory.unit_of_work() as svc:
+            user = svc.users.get(username)
+            return [
+                (m.id, Path(m.path))
+                for m in svc.ctx.session.scalars(
+                    select(PurgeManifest)
+                    .where(
+                        PurgeManifest.user_id == user.id,
+                        PurgeManifest.reason.in_(list(reasons)),
+                        PurgeManifest.status.in_([ManifestStatus.done, ManifestStatus.partial]),
+                        PurgeManifest.restored_at.is_(None),
+                    )
+                    .order_by(PurgeManifest.id)
+                )
+            ]
 
     # -- what people see -------------------------------------------------------------------
     def manifests_for(self, username: str) -> list[dict[str, Any]]:

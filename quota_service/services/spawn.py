@@ -355,17 +355,6 @@ class SpawnService:
         ).all()
         return [_session_view(s, name, tier) for s, name, tier in rows]
 
-    def sessions_of(self, username: str, limit: int = 100) -> list[SessionView]:
-        user = self.users.get(username)
-        rows = self.ctx.session.execute(
-            select(ServerSession, Allocation.tier)
-            .join(Allocation, Allocation.id == ServerSession.allocation_id)
-            .where(ServerSession.user_id == user.id)
-            .order_by(ServerSession.id.desc())
-            .limit(limit)
-        ).all()
-        return [_session_view(s, username, tier) for s, tier in rows]
-
     def get_session(self, session_id: int) -> ServerSession:
         row = self.ctx.session.get(ServerSession, session_id)
         if row is None:

@@ -129,7 +129,7 @@ class UserService:
         session = self.ctx.session
         allocations = self.allocations(user)
         views = [allocation_view(self.ctx, a) for a in allocations]
-        quota = self._home_quota(user)
+        quota = self.home_quota(user)
         notices = session.scalars(
             select(UserNotice)
             .where(UserNotice.user_id == user.id)
@@ -157,7 +157,7 @@ class UserService:
             upgrade_url=self.ctx.policy.upgrade_url,
         )
 
-    def _home_quota(
+    def home_quota(
         self, user: User, mine: list[Allocation] | None = None
     ) -> tuple[int, int] | None:
         """The largest home quota among the user's usable allocations."""
@@ -168,11 +168,6 @@ class UserService:
             if quota and (best is None or quota[1] > best[1]):
                 best = quota
         return best
-
-    def home_quota(
-        self, user: User, mine: list[Allocation] | None = None
-    ) -> tuple[int, int] | None:
-        return self._home_quota(user, mine)
 
     def search(self, query: str, limit: int = 50) -> list[UserSummary]:
         pattern = f"%{query.replace('%', '').replace('_', '')}%"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.support.browser import launch
 from tests.support.platform import RunningPlatform, nexus
 from tests.support.processes import TEST_OUTPUT
 
@@ -15,18 +15,7 @@ from .lab import LabSession
 
 __all__ = ["nexus"]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = TEST_OUTPUT / "screenshots" / "e2e"
-# As the machine facts require: no sandbox as root, and no background traffic to the internet.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running while it is
@@ -39,10 +28,8 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: run `make chromium`")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    browser = launch(playwright)
     try:
         yield browser
     finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +23,10 @@ from typing import Any
 
 import httpx
 
-from quota_service import db
 from tests.support.hub import HubInstance, start_hub
 from tests.support.oidc import OidcProvider
 from tests.support.processes import REPO_ROOT, ServerProcess, free_port
+from tests.support.quota import start_quota_service
 
 PREFIX = "/services/quota/"
 SINGLEUSER_VENV = Path(os.environ.get("NEXUS_HUB_SINGLEUSER_VENV", REPO_ROOT / ".venv-lab"))
@@ -225,28 +224,15 @@ def start_stack(
     proc: ServerProcess | None = None
     db_url = f"sqlite:///{workdir / 'quota.sqlite'}"
     if quota:
-        db.upgrade(db_url)
-        proc = ServerProcess(
-            name="nexus-quota",
-            argv=[
-                sys.executable,
-                "-m",
-                "quota_service.cli.main",
-                "serve",
-                "--port",
-                str(quota_port),
-            ],
-            log_path=workdir / "quota-service.log",
-            env={
-                "NEXUS_QUOTA_DATABASE_URL": db_url,
-                "JUPYTERHUB_API_URL": hub.api_url,
-                "JUPYTERHUB_API_TOKEN": tokens["quota"],
-                "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
-                **(quota_env or {}),
-            },
-        ).start()
         try:
-            proc.wait_http(f"{quota_url}api/v1/health", timeout=60)
+            proc = start_quota_service(
+                workdir,
+                db_url,
+                port=quota_port,
+                hub_api_url=hub.api_url,
+                token=tokens["quota"],
+                env=quota_env,
+            )
         except Exception:
             hub.stop()
             raise

@@ -5,29 +5,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import launch
 from tests.support.kernels import JUPYTER_DATA, LAB_VENV, RRN, RomanData, require_kernel
 from tests.support.processes import TEST_OUTPUT, ServerProcess, free_port
 
 pytestmark = [pytest.mark.kernels, pytest.mark.browser, pytest.mark.integration]
 
 READY_MS = int(os.environ.get("NEXUS_IMVIZ_TIMEOUT_MS", "180000"))
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -66,8 +55,6 @@ def lab(tmp_path: Path, roman_data: RomanData) -> Iterator[tuple[str, str, Path]
 
 
 def test_imviz_renders_in_jupyterlab(lab: tuple[str, str, Path], roman_data: RomanData) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed: apt-get install chromium (see docs/kernels.md)")
     from playwright.sync_api import sync_playwright
 
     url, token, home = lab
@@ -102,7 +89,7 @@ def test_imviz_renders_in_jupyterlab(lab: tuple[str, str, Path], roman_data: Rom
     shot.parent.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:

@@ -9,7 +9,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.support.kernels import (
@@ -36,13 +35,7 @@ def logged() -> Iterator[tuple[RomanData, RequestLog]]:
     try:
         data = make_data(endpoint, TEST_OUTPUT / "data")
         ou = next(f for f in data.files if f["name"].endswith(".fits.gz"))
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint.url,
-            aws_access_key_id=endpoint.access_key,
-            aws_secret_access_key=endpoint.secret_key,
-            region_name=endpoint.region,
-        )
+        s3 = endpoint.client()
         s3.put_object(
             Bucket="nasa-irsa-simulations",
             Key=FITS_KEY,

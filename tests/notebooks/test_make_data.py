@@ -6,7 +6,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import boto3
 import pytest
 
 from tests.support.kernels import MAKE_DATA, RRN, RomanData, make_data, require_kernel
@@ -43,13 +42,7 @@ def run_make_data(
 
 def test_files_land_under_the_tutorials_keys(roman_data: RomanData) -> None:
     ep = roman_data.endpoint
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=ep.url,
-        aws_access_key_id=ep.access_key,
-        aws_secret_access_key=ep.secret_key,
-        region_name=ep.region,
-    )
+    s3 = ep.client()
     for bucket, keys in EXPECTED_KEYS.items():
         listed = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
         assert keys <= listed

@@ -9,7 +9,6 @@ from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
-import boto3
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -50,13 +49,7 @@ class Bucket:
 
 @pytest.fixture
 def bucket(s3_server: S3Endpoint) -> Bucket:
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_server.url,
-        aws_access_key_id=s3_server.access_key,
-        aws_secret_access_key=s3_server.secret_key,
-        region_name=s3_server.region,
-    )
+    client = s3_server.client()
     name = f"archive-{secrets.token_hex(4)}"
     client.create_bucket(Bucket=name)
     return Bucket(client, name)

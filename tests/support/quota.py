@@ -11,6 +11,7 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -21,6 +22,37 @@ from .processes import ServerProcess, free_port
 
 QUOTA_HUB_CONFIG = Path(__file__).with_name("quota_hub_config.py")
 PREFIX = "/services/quota/"
+
+
+def start_quota_service(
+    workdir: Path,
+    db_url: str,
+    *,
+    port: int,
+    hub_api_url: str,
+    token: str,
+    env: dict[str, str] | None = None,
+) -> ServerProcess:
+    """Migrate `db_url`, then run `nexus-quota serve` on `port` until its health answers."""
+    db.upgrade(db_url)
+    proc = ServerProcess(
+        name="nexus-quota",
+        argv=[sys.executable, "-m", "quota_service.cli.main", "serve", "--port", str(port)],
+        log_path=workdir / "quota-service.log",
+        env={
+            "NEXUS_QUOTA_DATABASE_URL": db_url,
+            "JUPYTERHUB_API_URL": hub_api_url,
+            "JUPYTERHUB_API_TOKEN": token,
+            "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
+            **(env or {}),
+        },
+    ).start()
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}{PREFIX}api/v1/health", timeout=60)
+    except Exception:
+        proc.stop()
+        raise
+    return proc
 
 
 @dataclass
@@ -58,35 +90,37 @@ class QuotaStack:
         return self._tokens[name]
 
     @classmethod
-    def start(cls, workdir: Path, db_url: str, *, env: dict[str, str] | None = None) -> QuotaStack:
+    def start(
+        cls,
+        workdir: Path,
+        db_url: str,
+        *,
+        env: dict[str, str] | None = None,
+        extra_hub_config: str = "",
+    ) -> Self:
+        """A hub (tests/support/quota_hub_config.py + `extra_hub_config`) and the service.
+
+        The hub config can read the service's URL from TEST_QUOTA_URL.
+        """
         tokens = {k: secrets.token_hex(16) for k in ("quota", "admin", "hook", "jobs")}
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
         hub = start_hub(
             workdir / "hub",
             base_config=QUOTA_HUB_CONFIG,
+            extra_config=extra_hub_config,
             env={
                 "TEST_QUOTA_TOKEN": tokens["quota"],
                 "TEST_ADMIN_TOKEN": tokens["admin"],
                 "TEST_HOOK_TOKEN": tokens["hook"],
                 "TEST_JOBS_TOKEN": tokens["jobs"],
+                "TEST_QUOTA_URL": url,
             },
         )
-        db.upgrade(db_url)
-        port = free_port()
-        proc = ServerProcess(
-            name="nexus-quota",
-            argv=[sys.executable, "-m", "quota_service.cli.main", "serve", "--port", str(port)],
-            log_path=workdir / "quota-service.log",
-            env={
-                "NEXUS_QUOTA_DATABASE_URL": db_url,
-                "JUPYTERHUB_API_URL": hub.api_url,
-                "JUPYTERHUB_API_TOKEN": tokens["quota"],
-                "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
-                **(env or {}),
-            },
-        ).start()
-        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait_http(f"{url}{PREFIX}api/v1/health", timeout=60)
+            proc = start_quota_service(
+                workdir, db_url, port=port, hub_api_url=hub.api_url, token=tokens["quota"], env=env
+            )
         except Exception:
             hub.stop()
             raise

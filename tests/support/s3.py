@@ -6,7 +6,9 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 from .processes import TEST_OUTPUT, ServerProcess, free_port
@@ -19,6 +21,16 @@ class S3Endpoint:
     secret_key: str = "testing"
     region: str = "us-east-1"
     log_path: Path | None = None
+
+    def client(self) -> Any:
+        """A boto3 S3 client for this server."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
 
     def env(self) -> dict[str, str]:
         """Environment variables that point boto3, s3fs and the notebooks here."""

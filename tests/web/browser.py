@@ -5,30 +5,15 @@ Usable against any platform: give `sign_in` the pages' public URL (…/services/
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Page
 
 from tests.support.processes import REPO_ROOT, TEST_OUTPUT
 
-CHROMIUM = os.environ.get("NEXUS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = TEST_OUTPUT / "screenshots" / "web"
 DOC_IMAGES = REPO_ROOT / "docs" / "images"
-
-
-def launch(pw: Playwright) -> Browser:
-    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
 def sign_in(page: Page, pages_url: str, username: str, password: str = "any") -> None:

@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import re
 import secrets
-import sys
 from pathlib import Path
 
 import httpx
 
-from quota_service import db
-from tests.support.hub import start_hub
-from tests.support.processes import ServerProcess, free_port
-from tests.support.quota import PREFIX, QUOTA_HUB_CONFIG, QuotaStack
+from tests.support.quota import PREFIX, QuotaStack
 
 EXTRA_HUB_CONFIG = """
 import os
@@ -58,45 +54,9 @@ def csrf_of(html: str) -> str:
 
 
 def start_web_stack(workdir: Path, db_url: str) -> WebStack:
-    tokens = {k: secrets.token_hex(16) for k in ("quota", "admin", "hook", "jobs")}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    hub = start_hub(
-        workdir / "hub",
-        base_config=QUOTA_HUB_CONFIG,
-        extra_config=EXTRA_HUB_CONFIG,
-        env={
-            "TEST_QUOTA_TOKEN": tokens["quota"],
-            "TEST_ADMIN_TOKEN": tokens["admin"],
-            "TEST_HOOK_TOKEN": tokens["hook"],
-            "TEST_JOBS_TOKEN": tokens["jobs"],
-            "TEST_QUOTA_URL": url,
-        },
-    )
-    db.upgrade(db_url)
-    proc = ServerProcess(
-        name="nexus-quota",
-        argv=[sys.executable, "-m", "quota_service.cli.main", "serve", "--port", str(port)],
-        log_path=workdir / "quota-service.log",
-        env={
-            "NEXUS_QUOTA_DATABASE_URL": db_url,
-            "JUPYTERHUB_API_URL": hub.api_url,
-            "JUPYTERHUB_API_TOKEN": tokens["quota"],
-            "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
-            "NEXUS_QUOTA_SESSION_SECRET": secrets.token_hex(32),
-        },
-    ).start()
-    try:
-        proc.wait_http(f"{url}{PREFIX}api/v1/health", timeout=60)
-    except Exception:
-        hub.stop()
-        raise
-    return WebStack(
-        hub=hub,
-        proc=proc,
-        url=url,
-        admin_service_token=tokens["admin"],
-        hook_token=tokens["hook"],
-        jobs_token=tokens["jobs"],
-        quota_token=tokens["quota"],
+    return WebStack.start(
+        workdir,
+        db_url,
+        extra_hub_config=EXTRA_HUB_CONFIG,
+        env={"NEXUS_QUOTA_SESSION_SECRET": secrets.token_hex(32)},
     )

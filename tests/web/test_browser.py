@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from .browser import launch, screenshot, sign_in
+from tests.support.browser import launch
+
+from .browser import screenshot, sign_in
 from .stack import WebStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
