@@ -63,9 +63,15 @@ class LabSession:
             no.first.click()
 
     def open_notebook(self, path: str) -> None:
-        """Open `path` (relative to the home) and wait for its kernel to be idle."""
-        self.page.goto(f"{self.lab_url}/tree/{path}")
-        expect(self.page.locator(".jp-NotebookPanel").first).to_be_visible(timeout=SPAWN_TIMEOUT_MS)
+        """Open `path` (relative to the home) alone and wait for its kernel to be idle.
+
+        `?reset` starts from an empty workspace: otherwise JupyterLab also restores the
+        notebooks left open earlier, and Run menu commands may act on one of those.
+        """
+        self.page.goto(f"{self.lab_url}/tree/{path}?reset")
+        expect(self.page.locator(".jp-NotebookPanel:visible")).to_be_visible(
+            timeout=SPAWN_TIMEOUT_MS
+        )
         self.wait_idle()
         self.dismiss_news()
 
@@ -88,18 +94,10 @@ class LabSession:
         )
         # A click that lands while the new kernel is still connecting runs nothing; a person
         # would simply try again.
-        for attempt in range(4):
+        for _attempt in range(3):
             self.wait_idle()
-            if attempt < 2:
-                page.get_by_role("menuitem", name="Run", exact=True).click()
-                page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-            else:
-                # The keyboard way: focus the first cell and run it and the rest.
-                self.dismiss_news()
-                notebook.locator(".jp-Cell").first.locator(".jp-InputPrompt").first.click()
-                page.keyboard.press("Escape")
-                for _ in range(notebook.locator(".jp-CodeCell").count()):
-                    page.keyboard.press("Shift+Enter")
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
             try:
                 expect(started.first).to_be_visible(timeout=15_000)
                 break

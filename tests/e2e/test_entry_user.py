@@ -158,16 +158,7 @@ def test_c_imviz_renders_a_synthetic_level2_image(
     (home / "imviz-check.ipynb").write_text(json.dumps(notebook))
     ellen.open_notebook("imviz-check.ipynb")
     ellen.expect_kernel(KERNEL)
-    try:
-        ellen.run_all()
-    except AssertionError:
-        # Seen under load: a freshly opened notebook whose kernel connection never runs a
-        # cell. A person reloads the page; so does the test, once.
-        ellen.shot("c0-nothing-ran-reloading")
-        ellen.page.reload()
-        ellen.open_notebook("imviz-check.ipynb")
-        ellen.expect_kernel(KERNEL)
-        ellen.run_all()
+    ellen.run_all()
     assert ellen.errors() == ""
     viewer = ellen.page.locator(".jp-NotebookPanel:visible .jdaviz")
     expect(viewer.first).to_be_visible(timeout=120_000)
