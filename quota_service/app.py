@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, web
 from .auth import HubTokenResolver
@@ -73,6 +81,36 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error; it has been logged", "internal_error")
 
 
+class RequestTimingMiddleware:
+    """Observes each request's latency by route (plain ASGI: no task per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route: Any = scope.get("route")
+            name = getattr(route, "path", "unmatched")
+            REQUEST_LATENCY.labels(route=name, method=scope["method"]).observe(
+                time.perf_counter() - start
+            )
+
+
+def metrics_registry() -> CollectorRegistry:
+    """This process's metrics, or, under `serve --workers N`, all the workers' added up."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -115,20 +153,9 @@ def create_app(
 
     @app.get(f"{prefix}/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def _timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route: Any = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        REQUEST_LATENCY.labels(route=name, method=request.method).observe(
-            time.perf_counter() - start
-        )
-        return response
+    app.add_middleware(RequestTimingMiddleware)
 
     # Pages for people (web/): session middleware, static files, routes; after the API routes.
     web.install(app, settings)

@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     token_cache_seconds: float = 30.0
     bind_host: str = "127.0.0.1"
     bind_port: int = 10101
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="service processes on one host; in Kubernetes, scale replicas instead",
+    )
     storage_root: Path = Path("./.state/homes")
     scratch_root: Path | None = None
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 20)
-        kwargs.setdefault("pool_pre_ping", True)
+        # No pre-ping: it costs a round trip on every request. A connection found dead
+        # instead invalidates the whole pool, so after a database restart one request
+        # gets a 503 ("try again") and the next ones reconnect.
+        kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 
@@ -70,6 +74,7 @@ def check(url: str) -> None:
     command.check(alembic_config(url))
 
 
+@functools.cache
 def head_revision() -> str:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     heads = script.get_heads()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
+import tempfile
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 from pydantic import BaseModel
@@ -61,24 +63,37 @@ def db_check(state: CliState) -> None:
 @cli.command()
 @click.option("--host", default=None, help="bind address (default: settings.bind_host)")
 @click.option("--port", default=None, type=int, help="port (default: settings.bind_port)")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 32),
+    help="service processes (default: settings.workers)",
+)
 @pass_state
 @handle_errors
-def serve(state: CliState, host: str | None, port: int | None) -> None:
+def serve(state: CliState, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the HTTP service (the API and the pages)."""
     import uvicorn
 
     from ..app import create_app
 
     settings = state.settings
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host or settings.bind_host,
-        port=port or settings.bind_port,
-        log_level="info",
-        access_log=False,
-        proxy_headers=True,
-    )
+    workers = workers or settings.workers
+    options: dict[str, Any] = {
+        "host": host or settings.bind_host,
+        "port": port or settings.bind_port,
+        "log_level": "info",
+        "access_log": False,
+        "proxy_headers": True,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Several processes: each builds its app from the same environment, and they share one
+    # directory of Prometheus samples so /metrics adds them up.
+    with tempfile.TemporaryDirectory(prefix="nexus-quota-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        uvicorn.run("quota_service.app:create_app", factory=True, workers=workers, **options)
 
 
 # -- people and allocations -------------------------------------------------------------

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, Table, bindparam, case, insert, or_, select, union_all
+from sqlalchemy.orm import aliased
 
 from ..errors import InvalidInput, NotFound
 from ..models.v1 import (
@@ -19,7 +22,82 @@ from ..schema import Allocation, Charge, ServerSession, User
 from . import ledger
 from .base import ServiceContext
 from .users import UserService
-from .views import allocation_view, pool_of, size_view, storage_view
+from .views import allocation_view, pool_of, size_view, storage_view, storage_view_of
+
+
+def _open_sessions_query(scope_column: str) -> Select[Any]:
+    """Open sessions on allocations whose `scope_column` ("id" or "parent_id") is :scope_id,
+    plus the user's open session named :server_name, with an in-scope flag."""
+    # Candidates by two index look-ups (UNION ALL), not one OR across two tables, which
+    # PostgreSQL can only answer by scanning.
+    open_ = aliased(ServerSession)
+    scoped = aliased(Allocation)
+    candidates = union_all(
+        select(open_.id)
+        .join(scoped, scoped.id == open_.allocation_id)
+        .where(getattr(scoped, scope_column) == bindparam("scope_id"), open_.ended_at.is_(None)),
+        select(open_.id).where(
+            open_.user_id == bindparam("user_id"),
+            open_.server_name == bindparam("server_name"),
+            open_.ended_at.is_(None),
+        ),
+    )
+    in_scope = getattr(Allocation, scope_column) == bindparam("scope_id")
+    return (
+        select(
+            ServerSession.id,
+            ServerSession.user_id,
+            ServerSession.server_name,
+            ServerSession.allocation_id,
+            ServerSession.cpu_per_hour,
+            case((in_scope, True), else_=False),
+        )
+        .join(Allocation, Allocation.id == ServerSession.allocation_id)
+        .where(ServerSession.id.in_(candidates))
+    )
+
+
+# Statements on the hot path of decisions and stops, built once: building a select costs
+# more than running it.
+_OPEN_ON_ALLOCATION = _open_sessions_query("id")
+_OPEN_IN_POOL = _open_sessions_query("parent_id")
+_OPEN_BY_NAME = (
+    select(ServerSession)
+    .join(User, User.id == ServerSession.user_id)
+    .where(
+        User.username == bindparam("username"),
+        ServerSession.server_name == bindparam("server_name"),
+        ServerSession.ended_at.is_(None),
+    )
+)
+_SESSIONS = cast(Table, ServerSession.__table__)
+_INSERT_SESSION = insert(_SESSIONS).returning(_SESSIONS.c.id)
+_pool = aliased(Allocation)
+_LOCK_WITH_POOL = (
+    select(Allocation)
+    .where(
+        or_(
+            Allocation.id == bindparam("allocation_id"),
+            Allocation.id
+            == select(_pool.parent_id)
+            .where(_pool.id == bindparam("allocation_id"))
+            .scalar_subquery(),
+        )
+    )
+    .order_by(Allocation.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    id: int
+    user_id: int
+    server_name: str
+    allocation_id: int
+    cpu_per_hour: float
+    in_scope: bool
 
 
 class SpawnService:
@@ -83,11 +161,13 @@ class SpawnService:
                 f"unknown server size {size_name!r}; sizes are: {', '.join(policy.sizes)}",
                 code="unknown_size",
             )
-        user = self.users.ensure(username, login=True)
+        # Round trips are the cost of a decision: one for the person and their storage, one
+        # to lock their allocations (with pools), one for open sessions, one to insert.
+        user, snapshot = self.users.sign_in(username)
         now = self.ctx.now()
-        mine = self.users.allocations(user)
+        mine = self.users.lock_allocations(user)
         quota = self.users.home_quota(user, mine)
-        storage = storage_view(self.ctx, user, quota)
+        storage = storage_view_of(snapshot, quota)
         cleanup = storage.over_hard
         notice = self._cleanup_notice(storage.home_bytes, quota) if cleanup else None
 
@@ -100,14 +180,22 @@ class SpawnService:
             size_name = policy.smallest_size(allowed_sizes)
         size = policy.sizes[size_name]
 
-        locked = self._lock(allocation)
-        allocation = locked[-1]
-        pool = locked[0] if len(locked) == 2 else None
-        for alloc in locked:
-            ledger.roll_period(policy, alloc, now)
+        pool = pool_of(self.ctx, allocation)
+        for alloc in (allocation, pool):
+            if alloc is not None:
+                ledger.roll_period(policy, alloc, now)
 
+        open_rows = self._open_sessions(user, server_name, allocation, pool)
         # A server already recorded under this name is stale: close (and charge) it.
-        self._close_open(user, server_name, now, reason="replaced")
+        replaced = [r for r in open_rows if r.user_id == user.id and r.server_name == server_name]
+        if replaced:
+            ids = [r.id for r in replaced]
+            rows = self.ctx.session.scalars(
+                select(ServerSession).where(ServerSession.id.in_(ids))
+            ).all()
+            for row in rows:
+                self.close(row, now, reason="replaced")
+        in_use = [r for r in open_rows if r.in_scope and r not in replaced]
 
         status = ledger.effective_status(allocation, now)
         if pool is not None and not ledger.is_usable(pool, now):
@@ -129,7 +217,8 @@ class SpawnService:
             )
 
         tier = policy.tier(allocation.tier)
-        running, reserved = self._running_and_reserved(allocation, pool)
+        running = sum(1 for r in in_use if r.allocation_id == allocation.id)
+        reserved = sum(r.cpu_per_hour for r in in_use) * self.ctx.spawn_reservation_hours
         if running >= tier.max_concurrent_servers:
             return self._deny(
                 "concurrent_server_limit",
@@ -158,22 +247,23 @@ class SpawnService:
                 resets_at=resets,
             )
 
-        session_row = ServerSession(
-            user_id=user.id,
-            allocation_id=allocation.id,
-            server_name=server_name,
-            size=size_name,
-            cpu_per_hour=size.cpu_hours_per_hour,
-            cleanup_mode=cleanup,
-            started_at=now,
-            charged_until=now,
-            ended_at=None,
-            cpu_hours_charged=0.0,
-        )
-        self.ctx.session.add(session_row)
-        self.ctx.session.flush()
+        session_id = self.ctx.session.execute(
+            _INSERT_SESSION,
+            {
+                "user_id": user.id,
+                "allocation_id": allocation.id,
+                "server_name": server_name,
+                "size": size_name,
+                "cpu_per_hour": size.cpu_hours_per_hour,
+                "cleanup_mode": cleanup,
+                "started_at": now,
+                "charged_until": now,
+                "ended_at": None,
+                "cpu_hours_charged": 0.0,
+            },
+        ).scalar_one()
         return SpawnAllowed(
-            session_id=session_row.id,
+            session_id=session_id,
             cleanup_mode=cleanup,
             notice=notice,
             tier=allocation.tier,
@@ -251,62 +341,31 @@ class SpawnService:
             upgrade_url=self.ctx.policy.upgrade_url,
         )
 
-    def _lock(self, allocation: Allocation) -> list[Allocation]:
-        """Lock the allocation (and its pool) rows, pool first, for the decision."""
-        ids = (
-            [allocation.id]
-            if allocation.parent_id is None
-            else [allocation.parent_id, allocation.id]
-        )
-        rows = list(
-            self.ctx.session.scalars(
-                select(Allocation)
-                .where(Allocation.id.in_(ids))
-                .order_by(Allocation.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        )
+    def _lock(self, allocation_id: int) -> list[Allocation]:
+        """Lock an allocation and its pool (if any) in id order; the allocation comes last."""
+        rows = list(self.ctx.session.scalars(_LOCK_WITH_POOL, {"allocation_id": allocation_id}))
         rows.sort(key=lambda a: 0 if a.kind.value == "pool" else 1)
         return rows
 
-    def _running_and_reserved(
-        self, allocation: Allocation, pool: Allocation | None
-    ) -> tuple[int, float]:
-        """Servers open on this allocation, and the CPU-hours open sessions hold back on it
-        (or, for a consortium member, on the whole pool) — in one query."""
-        scope = (
-            select(Allocation.id).where(Allocation.parent_id == pool.id)
-            if pool is not None
-            else select(Allocation.id).where(Allocation.id == allocation.id)
-        )
-        mine = case((ServerSession.allocation_id == allocation.id, 1), else_=0)
-        running, per_hour = self.ctx.session.execute(
-            select(
-                func.coalesce(func.sum(mine), 0),
-                func.coalesce(func.sum(ServerSession.cpu_per_hour), 0.0),
-            ).where(ServerSession.allocation_id.in_(scope), ServerSession.ended_at.is_(None))
-        ).one()
-        return int(running), float(per_hour) * self.ctx.spawn_reservation_hours
+    def _open_sessions(
+        self, user: User, server_name: str, allocation: Allocation, pool: Allocation | None
+    ) -> list[OpenSession]:
+        """Sessions open on this allocation (or, for a consortium member, anywhere in the pool),
+        which hold CPU-hours back, and the user's open session of this server name — one query."""
+        params = {
+            "scope_id": pool.id if pool is not None else allocation.id,
+            "user_id": user.id,
+            "server_name": server_name,
+        }
+        query = _OPEN_IN_POOL if pool is not None else _OPEN_ON_ALLOCATION
+        return [OpenSession(*row) for row in self.ctx.session.execute(query, params)]
 
     # -- sessions -----------------------------------------------------------------------
     def stop(self, username: str, server_name: str) -> list[ClosedSession]:
-        user = self.users.find(username)
-        if user is None:
-            return []
-        return self._close_open(user, server_name, self.ctx.now(), reason="stopped")
-
-    def _close_open(
-        self, user: User, server_name: str, now: datetime, *, reason: str
-    ) -> list[ClosedSession]:
-        rows = self.ctx.session.scalars(
-            select(ServerSession).where(
-                ServerSession.user_id == user.id,
-                ServerSession.server_name == server_name,
-                ServerSession.ended_at.is_(None),
-            )
-        ).all()
-        return [self.close(row, now, reason=reason) for row in rows]
+        params = {"username": username, "server_name": server_name}
+        rows = self.ctx.session.scalars(_OPEN_BY_NAME, params).all()
+        now = self.ctx.now()
+        return [self.close(row, now, reason="stopped") for row in rows]
 
     def close(self, row: ServerSession, now: datetime, *, reason: str) -> ClosedSession:
         self.charge(row, now)
@@ -319,9 +378,8 @@ class SpawnService:
         if now <= row.charged_until:
             return 0.0
         hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
-        allocation = self.ctx.session.get(Allocation, row.allocation_id)
-        assert allocation is not None
-        locked = self._lock(allocation)
+        locked = self._lock(row.allocation_id)
+        allocation = locked[-1]
         for alloc in locked:
             ledger.roll_period(self.ctx.policy, alloc, now)
             alloc.cpu_hours_used += hours

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from datetime import timedelta
+
+from sqlalchemy import bindparam, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from ..errors import NotFound
 from ..models.v1 import MeView, NoticeView, RequestView, UserSummary
@@ -15,12 +18,17 @@ from ..schema import (
     AllocationStatus,
     ConsortiumMember,
     MemberRole,
+    StorageUsageSnapshot,
     User,
     UserNotice,
 )
 from . import ledger
 from .base import ServiceContext
-from .views import allocation_view, storage_view
+from .views import allocation_view, latest_snapshot_id, storage_view
+
+# How fresh `last_login_at` is kept. Inactivity is measured in days, so a spawn within this
+# long of the last recorded one need not write the users row again.
+LOGIN_RESOLUTION = timedelta(minutes=10)
 
 
 def request_view(req: AllocationRequest, username: str) -> RequestView:
@@ -40,6 +48,39 @@ def request_view(req: AllocationRequest, username: str) -> RequestView:
         result_allocation_id=req.result_allocation_id,
         created_at=req.created_at,
     )
+
+
+# Statements on the hot path of spawn decisions, built once: building a select costs more
+# than running it.
+_SIGN_IN = (
+    select(User, StorageUsageSnapshot)
+    .outerjoin(StorageUsageSnapshot, StorageUsageSnapshot.id == latest_snapshot_id(User.id))
+    .where(User.username == bindparam("username"))
+)
+_member = aliased(Allocation)
+# Two index look-ups joined by UNION ALL, not one OR: PostgreSQL cannot use an index for
+# "owner = ? OR id IN (...)" and would scan every allocation.
+_LOCK_ALLOCATIONS = (
+    select(Allocation)
+    .where(
+        Allocation.id.in_(
+            union_all(
+                select(_member.id).where(
+                    _member.owner_id == bindparam("user_id"),
+                    _member.kind.in_([AllocationKind.personal, AllocationKind.sub]),
+                ),
+                select(_member.parent_id).where(
+                    _member.owner_id == bindparam("user_id"),
+                    _member.kind == AllocationKind.sub,
+                    _member.parent_id.is_not(None),
+                ),
+            )
+        )
+    )
+    .order_by(Allocation.id)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 class UserService:
@@ -75,6 +116,18 @@ class UserService:
             user.last_login_at = now
         return user
 
+    def sign_in(self, username: str) -> tuple[User, StorageUsageSnapshot | None]:
+        """The user (created on first contact, login recorded) and their newest storage
+        snapshot, in one query on the hot path of spawn decisions."""
+        row = self.ctx.session.execute(_SIGN_IN, {"username": username}).first()
+        if row is None:
+            return self.ensure(username, login=True), None
+        user, snapshot = row
+        now = self.ctx.now()
+        if user.last_login_at is None or now - user.last_login_at >= LOGIN_RESOLUTION:
+            user.last_login_at = now
+        return user, snapshot
+
     def _entry_allocation(self, user: User) -> Allocation:
         now = self.ctx.now()
         return Allocation(
@@ -103,6 +156,13 @@ class UserService:
                 .order_by(Allocation.id)
             )
         )
+
+    def lock_allocations(self, user: User) -> list[Allocation]:
+        """`allocations(user)`, locked for a spawn decision together with the pools of its
+        sub-allocations (which land in the session, so `pool_of` needs no query). Rows lock
+        in id order, like every other locker of allocations."""
+        rows = self.ctx.session.scalars(_LOCK_ALLOCATIONS, {"user_id": user.id})
+        return [a for a in rows if a.owner_id == user.id and a.kind != AllocationKind.pool]
 
     def usable_allocations(
         self, user: User, mine: list[Allocation] | None = None

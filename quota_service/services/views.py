@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import ScalarSelect, func, select
 
 from ..models.v1 import AllocationView, SizeView, StorageView
 from ..policy import Policy, ServerSize
@@ -71,17 +73,31 @@ def allocation_view(ctx: ServiceContext, allocation: Allocation) -> AllocationVi
     )
 
 
-def latest_storage(ctx: ServiceContext, user: User) -> StorageUsageSnapshot | None:
-    return ctx.session.scalars(
-        select(StorageUsageSnapshot)
-        .where(StorageUsageSnapshot.user_id == user.id)
+def latest_snapshot_id(user_id: Any) -> ScalarSelect[int]:
+    """The id of the newest storage snapshot of `user_id` (a column or a value), as a subquery."""
+    return (
+        select(StorageUsageSnapshot.id)
+        .where(StorageUsageSnapshot.user_id == user_id)
         .order_by(StorageUsageSnapshot.measured_at.desc(), StorageUsageSnapshot.id.desc())
         .limit(1)
+        .correlate_except(StorageUsageSnapshot)
+        .scalar_subquery()
+    )
+
+
+def latest_storage(ctx: ServiceContext, user: User) -> StorageUsageSnapshot | None:
+    return ctx.session.scalars(
+        select(StorageUsageSnapshot).where(StorageUsageSnapshot.id == latest_snapshot_id(user.id))
     ).first()
 
 
 def storage_view(ctx: ServiceContext, user: User, quota: tuple[int, int] | None) -> StorageView:
-    snap = latest_storage(ctx, user)
+    return storage_view_of(latest_storage(ctx, user), quota)
+
+
+def storage_view_of(
+    snap: StorageUsageSnapshot | None, quota: tuple[int, int] | None
+) -> StorageView:
     view = StorageView(
         soft_quota_bytes=quota[0] if quota else None,
         hard_quota_bytes=quota[1] if quota else None,

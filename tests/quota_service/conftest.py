@@ -28,10 +28,12 @@ def factory(db_url: str, clock: FakeClock) -> Iterator[Factory]:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def stack(request: pytest.FixtureRequest, databases: DatabaseFactory) -> Iterator[QuotaStack]:
-    """A real hub and a real quota service on each database backend."""
+    """A real hub and a real quota service on each database backend; on PostgreSQL, as two
+    worker processes (`serve --workers 2`), as the benchmark runs it."""
     backend = str(request.param)
     workdir = TEST_OUTPUT / "quota-api" / backend
-    s = QuotaStack.start(workdir, databases.new(backend))
+    env = {"NEXUS_QUOTA_WORKERS": "2"} if backend == "postgresql" else None
+    s = QuotaStack.start(workdir, databases.new(backend), env=env)
     s.backend = backend  # type: ignore[attr-defined]
     try:
         yield s

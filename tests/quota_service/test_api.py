@@ -35,6 +35,25 @@ def test_health_openapi_and_metrics(stack: QuotaStack) -> None:
         assert "nexus_quota_request_seconds" in metrics.text
 
 
+def allowed_decisions(stack: QuotaStack) -> float:
+    text = httpx.get(f"{stack.url}/services/quota/metrics").text
+    for line in text.splitlines():
+        if line.startswith('nexus_quota_spawn_decisions_total{result="allowed"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_every_decision(stack: QuotaStack) -> None:
+    # Each request on a new connection, so that with several workers more than one serves.
+    before = allowed_decisions(stack)
+    headers = {"Authorization": f"token {stack.hook_token}"}
+    for _ in range(6):
+        body = {"username": name("m"), "size": "small"}
+        resp = httpx.post(f"{stack.api_url}hub/spawn-decisions", json=body, headers=headers)
+        assert resp.json()["allowed"] is True
+    assert allowed_decisions(stack) == before + 6
+
+
 def test_unauthenticated_and_bad_tokens(stack: QuotaStack) -> None:
     with stack.api(None) as api:
         assert_error(api.get("me"), 401, "not_authenticated")
