@@ -1,11 +1,12 @@
 """Spawn-decision latency of the quota service on PostgreSQL, at 1,000 and 100,000 users.
 
-A real `nexus-quota serve` process and a real JupyterHub (for the hook's token) run on loopback.
+A real `nexus-quota serve --workers 2` and a real JupyterHub (for the hook's token) run on
+loopback.
 100 concurrent clients each send a spawn decision, then stop that server, then think for
 `--think` seconds (the hub's hook is not a tight loop: spawns are human-paced). Only the
 decision request is timed. A saturation run (no think time) reports throughput as well.
 
-    .venv/bin/python -m bench.decision_latency   # writes bench/results/decision_latency.json
+    make bench-decisions   # writes bench/results/decision_latency.json
 """
 
 from __future__ import annotations
