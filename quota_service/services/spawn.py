@@ -369,17 +369,25 @@ class SpawnService:
 
     def close(self, row: ServerSession, now: datetime, *, reason: str) -> ClosedSession:
         self.charge(row, now)
-        row.ended_at = max(now, row.started_at)
-        row.close_reason = reason
+        if row.ended_at is None:  # else a concurrent request closed it first
+            row.ended_at = max(now, row.started_at)
+            row.close_reason = reason
         return ClosedSession(session_id=row.id, cpu_hours=round(row.cpu_hours_charged, 6))
 
     def charge(self, row: ServerSession, now: datetime) -> float:
         """Charge a session from where it was last charged up to `now`."""
         if now <= row.charged_until:
             return 0.0
-        hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
         locked = self._lock(row.allocation_id)
         allocation = locked[-1]
+        # Every charge of a session holds its allocation's lock, so re-read the session under
+        # it: another request may have charged or closed it while this one waited.
+        self.ctx.session.refresh(
+            row, ["charged_until", "cpu_hours_charged", "ended_at", "close_reason"]
+        )
+        if row.ended_at is not None or now <= row.charged_until:
+            return 0.0
+        hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
         for alloc in locked:
             ledger.roll_period(self.ctx.policy, alloc, now)
             alloc.cpu_hours_used += hours

@@ -15,7 +15,13 @@ from quota_service.models.v1 import (
     SpawnAllowed,
     SpawnDenied,
 )
-from quota_service.schema import AuditEvent, AuditLogIsAppendOnly, StorageUsageSnapshot
+from quota_service.schema import (
+    AuditEvent,
+    AuditLogIsAppendOnly,
+    Charge,
+    ServerSession,
+    StorageUsageSnapshot,
+)
 from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.integration
@@ -86,6 +92,31 @@ def test_stop_charges_cpu_times_wall_time(factory: Factory, clock: FakeClock) ->
         again = svc.spawn.stop("alice", "")
     assert me.allocations[0].cpu_hours_used == 6.0
     assert again == []  # stop is idempotent
+
+
+def test_a_session_charged_meanwhile_is_not_charged_again(
+    factory: Factory, clock: FakeClock, db_url: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("interleaves two open transactions; SQLite serialises writers")
+    with factory.unit_of_work() as svc:
+        allowed(svc.spawn.decide("dora", "lab", "small"))
+    clock.advance(hours=1)
+    with factory.unit_of_work() as late:
+        stale = late.ctx.session.scalars(
+            select(ServerSession).where(ServerSession.ended_at.is_(None))
+        ).one()
+        # Another request (the hub's stop) charges and closes it while `late` holds a copy.
+        with factory.unit_of_work() as first:
+            assert [round(c.cpu_hours, 6) for c in first.spawn.stop("dora", "lab")] == [2.0]
+        closed = late.spawn.close(stale, clock(), reason="reconciled")
+    assert round(closed.cpu_hours, 6) == 2.0
+    with factory.unit_of_work() as svc:
+        me = svc.users.me("dora")
+        charges = svc.ctx.session.scalars(select(Charge)).all()
+    assert me.allocations[0].cpu_hours_used == 2.0  # 2 CPU x 1 h, charged once
+    assert len(charges) == 1
+    assert stale.close_reason == "stopped"
 
 
 def test_concurrent_server_limit(factory: Factory) -> None:
