@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, func, select
 
-from ..schema import Allocation, AllocationKind, Charge
+from ..schema import Allocation, Charge
 from . import ledger
 from .base import ServiceContext
 from .users import UserService
@@ -130,10 +130,6 @@ class ForecastService:
         """Forecasts for the person's usable allocations, highest tier first."""
         users = UserService(self.ctx)
         user = users.ensure(username)
-        allocations = [
-            a
-            for a in users.usable_allocations(user)
-            if a.kind in (AllocationKind.personal, AllocationKind.sub)
-        ]
+        allocations = users.usable_allocations(user)  # personal and sub-allocations only
         allocations.sort(key=lambda a: (-ledger.TIER_RANK.get(a.tier, 0), a.id))
         return [self.for_allocation(a) for a in allocations]

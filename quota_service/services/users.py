@@ -50,6 +50,9 @@ def request_view(req: AllocationRequest, username: str) -> RequestView:
     )
 
 
+# What a person can charge: their own allocations and consortium sub-allocations, not pools.
+CHARGEABLE_KINDS = (AllocationKind.personal, AllocationKind.sub)
+
 # Statements on the hot path of spawn decisions, built once: building a select costs more
 # than running it.
 _SIGN_IN = (
@@ -67,7 +70,7 @@ _LOCK_ALLOCATIONS = (
             union_all(
                 select(_member.id).where(
                     _member.owner_id == bindparam("user_id"),
-                    _member.kind.in_([AllocationKind.personal, AllocationKind.sub]),
+                    _member.kind.in_(CHARGEABLE_KINDS),
                 ),
                 select(_member.parent_id).where(
                     _member.owner_id == bindparam("user_id"),
@@ -151,7 +154,7 @@ class UserService:
                 select(Allocation)
                 .where(
                     Allocation.owner_id == user.id,
-                    Allocation.kind.in_([AllocationKind.personal, AllocationKind.sub]),
+                    Allocation.kind.in_(CHARGEABLE_KINDS),
                 )
                 .order_by(Allocation.id)
             )
@@ -162,7 +165,7 @@ class UserService:
         sub-allocations (which land in the session, so `pool_of` needs no query). Rows lock
         in id order, like every other locker of allocations."""
         rows = self.ctx.session.scalars(_LOCK_ALLOCATIONS, {"user_id": user.id})
-        return [a for a in rows if a.owner_id == user.id and a.kind != AllocationKind.pool]
+        return [a for a in rows if a.owner_id == user.id and a.kind in CHARGEABLE_KINDS]
 
     def usable_allocations(
         self, user: User, mine: list[Allocation] | None = None
