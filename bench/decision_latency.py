@@ -1,7 +1,7 @@
 """Spawn-decision latency of the quota service on PostgreSQL, at 1,000 and 100,000 users.
 
-A real `nexus-quota serve --workers 2` and a real JupyterHub (for the hook's token) run on
-loopback.
+A real `nexus-quota serve --workers 3` (the cores plus one) and a real JupyterHub (for the
+hook's token) run on loopback.
 100 concurrent clients each send a spawn decision, then stop that server, then think for
 `--think` seconds (the hub's hook is not a tight loop: spawns are human-paced). Only the
 decision request is timed. A saturation run (no think time) reports throughput as well.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -139,8 +140,10 @@ def measure(user_count: int, args: argparse.Namespace, tmp: Path) -> dict[str, o
             tmp / f"stack-{user_count}", url, env={"NEXUS_QUOTA_WORKERS": str(args.workers)}
         )
         try:
-            # Warm the token cache and connection pool.
-            asyncio.run(run_load(stack, users, 10, 2.0, 0.0))
+            # Warm up at the measured concurrency, as a long-running service is: token cache,
+            # statement caches, and a connection pool grown to what 100 clients keep busy
+            # (a connection opened mid-run costs a TLS attempt and a type introspection).
+            asyncio.run(run_load(stack, users, args.clients, 3.0, args.think))
             paced = asyncio.run(run_load(stack, users, args.clients, args.seconds, args.think))
             saturated = asyncio.run(run_load(stack, users, args.clients, args.seconds / 2, 0.0))
         finally:
@@ -160,7 +163,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--think", type=float, default=1.0, help="pause between spawns")
-    parser.add_argument("--workers", type=int, default=2, help="service processes (cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=(os.cpu_count() or 1) + 1,
+        help="service processes (default: one more than the cores, so a core never idles "
+        "while a worker waits to be scheduled)",
+    )
     parser.add_argument("--users", type=int, nargs="+", default=[1_000, 100_000])
     args = parser.parse_args()
     workdir = Path(__file__).parent / "results" / "decision_latency_work"
@@ -173,7 +182,7 @@ def main() -> None:
     result = {
         "benchmark": "spawn decision latency, PostgreSQL, real hub tokens",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": sys.version.split()[0]},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "clients": args.clients,
         "think_seconds": args.think,
         "workers": args.workers,

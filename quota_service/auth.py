@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from .errors import NotAuthenticated, PermissionDenied, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
 
 SCOPE_SPAWN = "custom:nexus-quota:spawn"
 SCOPE_JOBS = "custom:nexus-quota:jobs"
@@ -50,7 +55,12 @@ def token_from_header(value: str | None) -> str | None:
 
 
 class HubTokenResolver:
-    """Resolves tokens through `GET <hub_api_url>/user`, caching answers for a few seconds."""
+    """Resolves tokens through `GET <hub_api_url>/user`, caching answers for a few seconds.
+
+    Concurrent requests with the same uncached token share one look-up, and an entry in the
+    last quarter of its life is refreshed in the background while it keeps being served: the
+    hub's hook uses one token for every spawn, and an expiry must not stall them all.
+    """
 
     def __init__(
         self,
@@ -60,23 +70,42 @@ class HubTokenResolver:
         max_entries: int = 10_000,
         client: httpx.AsyncClient | None = None,
         admin_groups: frozenset[str] = frozenset(),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.hub_api_url = hub_api_url.rstrip("/")
         self.cache_seconds = cache_seconds
+        self.refresh_ahead_seconds = cache_seconds / 4
         self.max_entries = max_entries
         self.admin_groups = admin_groups
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
         self._cache: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Task[Identity]] = {}
 
     async def aclose(self) -> None:
+        for task in list(self._lookups.values()):
+            task.cancel()
         await self._client.aclose()
 
     async def resolve(self, token: str) -> Identity:
         key = hashlib.sha256(token.encode()).hexdigest()
-        now = time.monotonic()
+        now = self.clock()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
+            if hit[0] - now < self.refresh_ahead_seconds and key not in self._lookups:
+                self._start_lookup(key, token).add_done_callback(_log_refresh_failure)
             return hit[1]
+        task = self._lookups.get(key) or self._start_lookup(key, token)
+        # shield: one caller giving up (its client went away) must not cancel the others' wait.
+        return await asyncio.shield(task)
+
+    def _start_lookup(self, key: str, token: str) -> asyncio.Task[Identity]:
+        task = asyncio.create_task(self._look_up(key, token))
+        self._lookups[key] = task
+        task.add_done_callback(lambda _: self._lookups.pop(key, None))
+        return task
+
+    async def _look_up(self, key: str, token: str) -> Identity:
         try:
             resp = await self._client.get(
                 f"{self.hub_api_url}/user", headers={"Authorization": f"token {token}"}
@@ -86,6 +115,7 @@ class HubTokenResolver:
                 f"cannot reach JupyterHub to check the token ({type(exc).__name__}); try again"
             ) from None
         if resp.status_code in (401, 403, 404):
+            self._cache.pop(key, None)
             raise NotAuthenticated("the API token is not valid (expired or revoked?)")
         if resp.status_code != 200:
             raise UpstreamUnavailable(f"JupyterHub answered {resp.status_code} checking the token")
@@ -98,11 +128,16 @@ class HubTokenResolver:
             groups=groups,
             scopes=frozenset(model.get("scopes") or []),
         )
-        self._cache[key] = (now + self.cache_seconds, identity)
+        self._cache[key] = (self.clock() + self.cache_seconds, identity)
         self._cache.move_to_end(key)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
         return identity
+
+
+def _log_refresh_failure(task: asyncio.Task[Identity]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("refreshing a cached token failed: %s", task.exception())
 
 
 def require_user(identity: Identity) -> Identity:

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         le=32,
         description="service processes on one host; in Kubernetes, scale replicas instead",
     )
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="database connections each process keeps open"
+    )
+    db_pool_overflow: int = Field(
+        default=5, ge=0, le=200, description="connections each process may open beyond those"
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="wait for a free connection before answering 503"
+    )
     storage_root: Path = Path("./.state/homes")
     scratch_root: Path | None = None
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)

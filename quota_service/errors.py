@@ -42,3 +42,11 @@ class Conflict(QuotaError):
 class UpstreamUnavailable(QuotaError):
     status_code = 503
     code = "upstream_unavailable"
+
+
+DATABASE_UNAVAILABLE = "the database cannot take the request now; try again shortly"
+
+
+class DatabaseUnavailable(QuotaError):
+    status_code = 503
+    code = "database_unavailable"

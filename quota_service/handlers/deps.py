@@ -20,7 +20,8 @@ from ..errors import NotAuthenticated
 from ..factory import Factory
 
 
-def get_factory(request: Request) -> Factory:
+async def get_factory(request: Request) -> Factory:
+    # async: a plain `def` dependency costs every request a hop to the thread pool.
     factory: Factory = request.app.state.factory
     return factory
 

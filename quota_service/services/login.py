@@ -18,8 +18,8 @@ def restore_at_login(factory: Factory, config: StorageConfig, username: str) -> 
     Never blocks the spawn: a purge job holding the lock or an unreachable archive is logged
     and the next login tries again.
     """
-    if config.home_root is None or not config.home_root.is_dir():
-        return None  # the storage volume is not mounted here
+    if not config.home_mounted:
+        return None
     try:
         restored = restore_if_archived(factory, config, username)
     except Conflict as exc:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, case, insert, or_, select, union_all
+from sqlalchemy import Integer, Select, Table, bindparam, case, insert, select, union_all
 from sqlalchemy.orm import aliased
 
 from ..errors import InvalidInput, NotFound
@@ -21,8 +21,9 @@ from ..models.v1 import (
 from ..schema import Allocation, Charge, ServerSession, User
 from . import ledger
 from .base import ServiceContext
-from .users import UserService
+from .users import UserService, locking_with_pools
 from .views import allocation_view, pool_of, size_view, storage_view, storage_view_of
+from .write_through import write_through
 
 
 def _open_sessions_query(scope_column: str) -> Select[Any]:
@@ -61,33 +62,29 @@ def _open_sessions_query(scope_column: str) -> Select[Any]:
 # more than running it.
 _OPEN_ON_ALLOCATION = _open_sessions_query("id")
 _OPEN_IN_POOL = _open_sessions_query("parent_id")
-_OPEN_BY_NAME = (
-    select(ServerSession)
-    .join(User, User.id == ServerSession.user_id)
-    .where(
-        User.username == bindparam("username"),
-        ServerSession.server_name == bindparam("server_name"),
-        ServerSession.ended_at.is_(None),
-    )
-)
-_SESSIONS = cast(Table, ServerSession.__table__)
-_INSERT_SESSION = insert(_SESSIONS).returning(_SESSIONS.c.id)
-_pool = aliased(Allocation)
-_LOCK_WITH_POOL = (
-    select(Allocation)
-    .where(
-        or_(
-            Allocation.id == bindparam("allocation_id"),
-            Allocation.id
-            == select(_pool.parent_id)
-            .where(_pool.id == bindparam("allocation_id"))
-            .scalar_subquery(),
+
+
+def _open_under_name(*columns: Any) -> Select[Any]:
+    """`columns` of the open sessions of :username named :server_name."""
+    return (
+        select(*columns)
+        .join(User, User.id == ServerSession.user_id)
+        .where(
+            User.username == bindparam("username"),
+            ServerSession.server_name == bindparam("server_name"),
+            ServerSession.ended_at.is_(None),
         )
     )
-    .order_by(Allocation.id)
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
+
+
+_OPEN_BY_NAME = _open_under_name(ServerSession)
+# A stop locks first, then reads its sessions: what it reads is then current, so it needs no
+# re-read under the lock (one round trip fewer than `charge`).
+_LOCK_FOR_STOP = locking_with_pools(_open_under_name(ServerSession.allocation_id))
+_SESSIONS = cast(Table, ServerSession.__table__)
+_INSERT_SESSION = insert(_SESSIONS).returning(_SESSIONS.c.id)
+_INSERT_CHARGE = insert(cast(Table, Charge.__table__))
+_LOCK_WITH_POOL = locking_with_pools(select(bindparam("allocation_id", type_=Integer)))
 
 
 @dataclass(frozen=True)
@@ -363,52 +360,99 @@ class SpawnService:
     # -- sessions -----------------------------------------------------------------------
     def stop(self, username: str, server_name: str) -> list[ClosedSession]:
         params = {"username": username, "server_name": server_name}
+        locked = {a.id: a for a in self.ctx.session.scalars(_LOCK_FOR_STOP, params)}
         rows = self.ctx.session.scalars(_OPEN_BY_NAME, params).all()
         now = self.ctx.now()
-        return [self.close(row, now, reason="stopped") for row in rows]
+        closed = []
+        for row in rows:
+            allocation = locked.get(row.allocation_id)
+            if allocation is None:  # opened after the lock was taken: lock it the usual way
+                closed.append(self.close(row, now, reason="stopped"))
+                continue
+            pool = locked.get(allocation.parent_id) if allocation.parent_id else None
+            held = [pool, allocation] if pool is not None else [allocation]
+            closed.append(self.close(row, now, reason="stopped", locked=held))
+        return closed
 
-    def close(self, row: ServerSession, now: datetime, *, reason: str) -> ClosedSession:
-        self.charge(row, now)
-        if row.ended_at is None:  # else a concurrent request closed it first
-            row.ended_at = max(now, row.started_at)
-            row.close_reason = reason
+    def close(
+        self,
+        row: ServerSession,
+        now: datetime,
+        *,
+        reason: str,
+        locked: list[Allocation] | None = None,
+    ) -> ClosedSession:
+        """Charge and end a session. `locked`: its pool (if any) and allocation, already
+        locked by this transaction before `row` was read."""
+        if locked is None:
+            self.charge(row, now, close_reason=reason)
+        else:
+            self._charge_locked(row, locked, now, close_reason=reason)
         return ClosedSession(session_id=row.id, cpu_hours=round(row.cpu_hours_charged, 6))
 
-    def charge(self, row: ServerSession, now: datetime) -> float:
-        """Charge a session from where it was last charged up to `now`."""
-        if now <= row.charged_until:
+    def charge(
+        self, row: ServerSession, now: datetime, *, close_reason: str | None = None
+    ) -> float:
+        """Charge a session from where it was last charged up to `now`, and end it if
+        `close_reason` is given."""
+        if now <= row.charged_until and close_reason is None:
             return 0.0
         locked = self._lock(row.allocation_id)
-        allocation = locked[-1]
         # Every charge of a session holds its allocation's lock, so re-read the session under
         # it: another request may have charged or closed it while this one waited.
         self.ctx.session.refresh(
             row, ["charged_until", "cpu_hours_charged", "ended_at", "close_reason"]
         )
-        if row.ended_at is not None or now <= row.charged_until:
+        return self._charge_locked(row, locked, now, close_reason=close_reason)
+
+    def _charge_locked(
+        self,
+        row: ServerSession,
+        locked: list[Allocation],
+        now: datetime,
+        *,
+        close_reason: str | None = None,
+    ) -> float:
+        """`charge`, once `locked` (pool first, allocation last) is held and `row` is current.
+        Writes go out as statements at once (`write_through`), not through a flush."""
+        if row.ended_at is not None:  # a concurrent request closed it first
             return 0.0
-        hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
-        for alloc in locked:
-            ledger.roll_period(self.ctx.policy, alloc, now)
-            alloc.cpu_hours_used += hours
-            alloc.updated_at = now
-        pool_id = allocation.parent_id
-        self.ctx.session.add(
-            Charge(
-                allocation_id=allocation.id,
-                pool_id=pool_id,
-                session_id=row.id,
-                user_id=row.user_id,
-                tier=allocation.tier,
-                size=row.size,
-                cpu_hours=hours,
-                period_start=row.charged_until,
-                period_end=now,
-                charged_at=now,
+        session = self.ctx.session
+        allocation = locked[-1]
+        hours = 0.0
+        changes: dict[str, object] = {}
+        if now > row.charged_until:
+            hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
+            for alloc in locked:
+                rolled = ledger.roll_period(self.ctx.policy, alloc, now)
+                period = {"period_started_at": alloc.period_started_at} if rolled else {}
+                write_through(
+                    session,
+                    alloc,
+                    cpu_hours_used=alloc.cpu_hours_used + hours,
+                    updated_at=now,
+                    **period,
+                )
+            session.connection().execute(
+                _INSERT_CHARGE,
+                {
+                    "allocation_id": allocation.id,
+                    "pool_id": allocation.parent_id,
+                    "session_id": row.id,
+                    "user_id": row.user_id,
+                    "tier": allocation.tier,
+                    "size": row.size,
+                    "cpu_hours": hours,
+                    "period_start": row.charged_until,
+                    "period_end": now,
+                    "charged_at": now,
+                },
             )
-        )
-        row.charged_until = now
-        row.cpu_hours_charged += hours
+            changes = {"charged_until": now, "cpu_hours_charged": row.cpu_hours_charged + hours}
+        if close_reason is not None:
+            changes |= {"ended_at": max(now, row.started_at), "close_reason": close_reason}
+        if changes:
+            write_through(session, row, **changes)
         return hours
 
     def open_sessions(self) -> list[SessionView]:

@@ -36,6 +36,11 @@ class StorageConfig:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     public_url: str = ""
 
+    @property
+    def home_mounted(self) -> bool:
+        """Whether the home volume is mounted here (the quota service may run without it)."""
+        return self.home_root.is_dir()
+
     @classmethod
     def from_settings(cls, settings: Settings, state_dir: Path | None = None) -> StorageConfig:
         env = os.environ.get("NEXUS_STORAGE_STATE_DIR")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, or_, select, union_all
+from sqlalchemy import Select, bindparam, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -25,6 +26,7 @@ from ..schema import (
 from . import ledger
 from .base import ServiceContext
 from .views import allocation_view, latest_snapshot_id, storage_view
+from .write_through import write_through
 
 # How fresh `last_login_at` is kept. Inactivity is measured in days, so a spawn within this
 # long of the last recorded one need not write the users row again.
@@ -60,29 +62,30 @@ _SIGN_IN = (
     .outerjoin(StorageUsageSnapshot, StorageUsageSnapshot.id == latest_snapshot_id(User.id))
     .where(User.username == bindparam("username"))
 )
-_member = aliased(Allocation)
-# Two index look-ups joined by UNION ALL, not one OR: PostgreSQL cannot use an index for
-# "owner = ? OR id IN (...)" and would scan every allocation.
-_LOCK_ALLOCATIONS = (
-    select(Allocation)
-    .where(
-        Allocation.id.in_(
-            union_all(
-                select(_member.id).where(
-                    _member.owner_id == bindparam("user_id"),
-                    _member.kind.in_(CHARGEABLE_KINDS),
-                ),
-                select(_member.parent_id).where(
-                    _member.owner_id == bindparam("user_id"),
-                    _member.kind == AllocationKind.sub,
-                    _member.parent_id.is_not(None),
-                ),
-            )
-        )
+
+
+def locking_with_pools(member_ids: Select[Any]) -> Select[tuple[Allocation]]:
+    """The allocations `member_ids` selects and the pools of those that are sub-allocations,
+    locked in id order, the one order every locker of allocations uses."""
+    # UNION ALL of index look-ups, not one OR: PostgreSQL cannot use an index for
+    # "owner = ? OR id IN (...)" and would scan every allocation.
+    member = aliased(Allocation)
+    parents = select(member.parent_id).where(
+        member.id.in_(member_ids), member.parent_id.is_not(None)
     )
-    .order_by(Allocation.id)
-    .with_for_update()
-    .execution_options(populate_existing=True)
+    return (
+        select(Allocation)
+        .where(Allocation.id.in_(union_all(member_ids, parents)))
+        .order_by(Allocation.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+_LOCK_ALLOCATIONS = locking_with_pools(
+    select(Allocation.id).where(
+        Allocation.owner_id == bindparam("user_id"), Allocation.kind.in_(CHARGEABLE_KINDS)
+    )
 )
 
 
@@ -128,7 +131,7 @@ class UserService:
         user, snapshot = row
         now = self.ctx.now()
         if user.last_login_at is None or now - user.last_login_at >= LOGIN_RESOLUTION:
-            user.last_login_at = now
+            write_through(self.ctx.session, user, last_login_at=now)
         return user, snapshot
 
     def _entry_allocation(self, user: User) -> Allocation:

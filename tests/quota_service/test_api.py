@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
+from tests.support.databases import PG_ADMIN_URL, DatabaseFactory
 from tests.support.quota import QuotaStack
 
 pytestmark = pytest.mark.integration
@@ -180,3 +184,37 @@ def test_purge_manifests_are_private(stack: QuotaStack) -> None:
         assert api.get("me/purge-manifests").json() == []
         assert_error(api.get("me/purge-manifests/12345/entries"), 404, "not_found")
         assert_error(api.get("me/purge-manifests/99999999999/entries"), 422, "invalid_input")
+
+
+def test_dropped_database_connections_give_503_then_recover(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """The server side of every pooled connection goes away (a database restart or failover):
+    the hub's endpoints answer 503 'try again' at worst, never 500, and then serve again.
+    Its own stack: the shared one must not be left with dead pools."""
+    db_url = databases.new("postgresql")
+    stack = QuotaStack.start(tmp_path, db_url, env={"NEXUS_QUOTA_WORKERS": "2"})
+    user = name("failover")
+    body = {"username": user, "server_name": "", "size": "small"}
+    try:
+        with stack.api(stack.hook_token) as hook:
+            assert hook.post("hub/spawn-decisions", json=body).status_code == 200
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as pg:
+                dropped = pg.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (make_url(db_url).database,),
+                ).fetchone()
+            assert dropped and dropped[0] > 0
+            statuses = []
+            for _ in range(20):  # two workers, each finds its pool dead once
+                resp = hook.post("hub/sessions/stop", json={"username": user, "server_name": ""})
+                statuses.append(resp.status_code)
+                if resp.status_code == 503:
+                    assert_error(resp, 503, "database_unavailable")
+                if statuses[-3:] == [200, 200, 200]:
+                    break
+    finally:
+        stack.stop()
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses[-3:] == [200, 200, 200], statuses

@@ -128,16 +128,25 @@ class NotebookRun:
     skipped: list[int]
 
     def text(self) -> str:
-        """All text output of the run (stdout, results, errors)."""
-        parts = []
+        """All text output of the run (stdout, results, errors).
+
+        A kernel may flush one print as several stream messages; consecutive stream
+        outputs of one cell are joined as JupyterLab shows them, without a separator.
+        """
+        parts: list[str] = []
         for cell in self.nb.cells:
+            previous_stream = None
             for out in cell.get("outputs", []):
-                if out.get("output_type") == "stream":
+                stream = out.get("name") if out.get("output_type") == "stream" else None
+                if stream is not None and stream == previous_stream:
+                    parts[-1] += out.get("text", "")
+                elif stream is not None:
                     parts.append(out.get("text", ""))
                 elif out.get("output_type") in {"execute_result", "display_data"}:
                     parts.append(out.get("data", {}).get("text/plain", ""))
                 elif out.get("output_type") == "error":
                     parts.append(f"{out.get('ename')}: {out.get('evalue')}")
+                previous_stream = stream
         return "\n".join(parts)
 
     def has_image(self) -> bool:

@@ -64,6 +64,7 @@ class QuotaStack:
     hook_token: str
     jobs_token: str
     quota_token: str
+    db_url: str = ""
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -132,6 +133,7 @@ class QuotaStack:
             hook_token=tokens["hook"],
             jobs_token=tokens["jobs"],
             quota_token=tokens["quota"],
+            db_url=db_url,
         )
 
     def stop(self) -> None:
