@@ -21,6 +21,7 @@ from ..models.v1 import (
     MeView,
     RequestView,
     RevokeIn,
+    StorableText,
     UsageReport,
     UserSummary,
 )
@@ -79,7 +80,7 @@ def revoke(
 def search_users(
     factory: FactoryDep,
     caller: AdminDep,
-    q: Annotated[str, Query(max_length=255)] = "",
+    q: Annotated[StorableText, Query(max_length=255)] = "",
 ) -> list[UserSummary]:
     with factory.unit_of_work() as svc:
         return svc.users.search(q)

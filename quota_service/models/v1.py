@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$"
 # Row ids are 32-bit integers on PostgreSQL; larger ids cannot exist, so they are invalid input.
 MAX_ID = 2**31 - 1
 
 
+def storable_text(value: str) -> str:
+    """Refuse text the database cannot store, so it is a 422 rather than a failed write.
+
+    PostgreSQL's ``text`` has no NUL, and JSON can carry lone UTF-16 surrogates that have no
+    UTF-8 encoding.
+    """
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds an unpaired surrogate)") from None
+    return value
+
+
+StorableText = Annotated[str, AfterValidator(storable_text)]
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, str):
+                storable_text(item)
+        return value
 
 
 class SizeView(BaseModel):

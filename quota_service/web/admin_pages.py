@@ -10,7 +10,16 @@ from pydantic import ValidationError
 
 from ..auth import Identity, require_admin
 from ..errors import QuotaError
-from ..models.v1 import MAX_ID, USERNAME_PATTERN, ApproveIn, DenyIn, ExtendIn, GrantIn, RevokeIn
+from ..models.v1 import (
+    MAX_ID,
+    USERNAME_PATTERN,
+    ApproveIn,
+    DenyIn,
+    ExtendIn,
+    GrantIn,
+    RevokeIn,
+    StorableText,
+)
 from ..schema import RequestStatus
 from . import charts
 from .pages import factory_of, overview_context
@@ -92,7 +101,7 @@ def console_context(request: Request, q: str = "", before_id: int | None = None)
 def console(
     request: Request,
     viewer: Admin,
-    q: Annotated[str, Query(max_length=255)] = "",
+    q: Annotated[StorableText, Query(max_length=255)] = "",
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     return render_page(request, "admin.html", console_context(request, q, before_id))

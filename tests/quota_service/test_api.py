@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -136,6 +137,38 @@ def test_request_lifecycle_and_admin(stack: QuotaStack) -> None:
         assert any(e["action"] == "request.approve.upgrade" and e["actor"] == admin for e in audit)
         assert adm.get("admin/reports/usage").status_code == 200
         assert_error(adm.get(f"admin/users/{name('ghost')}"), 404, "not_found")
+
+
+def test_text_the_database_cannot_store_is_refused(stack: QuotaStack) -> None:
+    """NUL and unpaired surrogates are a 422 on both backends; nothing is written."""
+    user, admin = name("txt"), name("admin")
+    with (
+        stack.api(stack.user_token(user)) as me,
+        stack.api(stack.user_token(admin, admin=True)) as adm,
+    ):
+        assert me.get("me").status_code == 200
+        granted = adm.post(
+            "admin/allocations", json={"username": user, "tier": "research", "reason": "pilot"}
+        )
+        assert granted.status_code == 201, granted.text
+        alloc = granted.json()["id"]
+        before = adm.get("admin/audit").json()
+        for reason in ("late\x00data", "half \ud83d pair"):
+            # httpx would refuse to encode a lone surrogate; send the JSON escape itself.
+            body = json.dumps({"days": 30, "reason": reason})
+            refused = adm.post(
+                f"admin/allocations/{alloc}/extend",
+                content=body.encode(),
+                headers={"content-type": "application/json"},
+            )
+            detail = assert_error(refused, 422, "invalid_input")["detail"]
+            assert "reason" in detail
+        assert adm.get("admin/audit").json() == before
+        nul = {"tier": "research", "justification": JUSTIFICATION + "\x00"}
+        refused = me.post("me/requests", json=nul)
+        assert "NUL" in assert_error(refused, 422, "invalid_input")["detail"]
+        assert me.get("me/requests").json() == []
+        assert_error(adm.get("admin/users", params={"q": "a\x00b"}), 422, "invalid_input")
 
 
 def test_leads_manage_only_their_consortium(stack: QuotaStack) -> None:
