@@ -23,7 +23,7 @@ from . import ledger
 from .base import ServiceContext
 from .users import UserService, locking_with_pools
 from .views import allocation_view, pool_of, size_view, storage_view, storage_view_of
-from .write_through import write_through
+from .write_through import write_through, write_together
 
 
 def _open_sessions_query(scope_column: str) -> Select[Any]:
@@ -83,7 +83,7 @@ _OPEN_BY_NAME = _open_under_name(ServerSession)
 _LOCK_FOR_STOP = locking_with_pools(_open_under_name(ServerSession.allocation_id))
 _SESSIONS = cast(Table, ServerSession.__table__)
 _INSERT_SESSION = insert(_SESSIONS).returning(_SESSIONS.c.id)
-_INSERT_CHARGE = insert(cast(Table, Charge.__table__))
+_CHARGES = cast(Table, Charge.__table__)
 _LOCK_WITH_POOL = locking_with_pools(select(bindparam("allocation_id", type_=Integer)))
 
 
@@ -414,45 +414,48 @@ class SpawnService:
         close_reason: str | None = None,
     ) -> float:
         """`charge`, once `locked` (pool first, allocation last) is held and `row` is current.
-        Writes go out as statements at once (`write_through`), not through a flush."""
+        The allocations, the charge and the session are written at once (`write_together`:
+        one statement on PostgreSQL), not through a flush."""
         if row.ended_at is not None:  # a concurrent request closed it first
             return 0.0
         session = self.ctx.session
         allocation = locked[-1]
-        hours = 0.0
-        changes: dict[str, object] = {}
-        if now > row.charged_until:
-            hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
-            for alloc in locked:
-                rolled = ledger.roll_period(self.ctx.policy, alloc, now)
-                period = {"period_started_at": alloc.period_started_at} if rolled else {}
-                write_through(
-                    session,
-                    alloc,
-                    cpu_hours_used=alloc.cpu_hours_used + hours,
-                    updated_at=now,
-                    **period,
-                )
-            session.connection().execute(
-                _INSERT_CHARGE,
-                {
-                    "allocation_id": allocation.id,
-                    "pool_id": allocation.parent_id,
-                    "session_id": row.id,
-                    "user_id": row.user_id,
-                    "tier": allocation.tier,
-                    "size": row.size,
-                    "cpu_hours": hours,
-                    "period_start": row.charged_until,
-                    "period_end": now,
-                    "charged_at": now,
-                },
-            )
-            changes = {"charged_until": now, "cpu_hours_charged": row.cpu_hours_charged + hours}
+        ended: dict[str, Any] = {}
         if close_reason is not None:
-            changes |= {"ended_at": max(now, row.started_at), "close_reason": close_reason}
-        if changes:
-            write_through(session, row, **changes)
+            ended = {"ended_at": max(now, row.started_at), "close_reason": close_reason}
+        if now <= row.charged_until:
+            if ended:
+                write_through(session, row, **ended)
+            return 0.0
+        hours = ledger.cpu_hours(row.cpu_per_hour, row.charged_until, now)
+        changes: list[tuple[Any, dict[str, Any]]] = []
+        for alloc in locked:
+            ledger.roll_period(self.ctx.policy, alloc, now)
+            changes.append(
+                (
+                    alloc,
+                    {
+                        "cpu_hours_used": alloc.cpu_hours_used + hours,
+                        "period_started_at": alloc.period_started_at,
+                        "updated_at": now,
+                    },
+                )
+            )
+        charged = {"charged_until": now, "cpu_hours_charged": row.cpu_hours_charged + hours}
+        changes.append((row, charged | ended))
+        charge = {
+            "allocation_id": allocation.id,
+            "pool_id": allocation.parent_id,
+            "session_id": row.id,
+            "user_id": row.user_id,
+            "tier": allocation.tier,
+            "size": row.size,
+            "cpu_hours": hours,
+            "period_start": row.charged_until,
+            "period_end": now,
+            "charged_at": now,
+        }
+        write_together(session, changes, _CHARGES, charge)
         return hours
 
     def open_sessions(self) -> list[SessionView]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -16,6 +18,7 @@ from quota_service.models.v1 import (
     SpawnDenied,
 )
 from quota_service.schema import (
+    Allocation,
     AuditEvent,
     AuditLogIsAppendOnly,
     Charge,
@@ -92,6 +95,34 @@ def test_stop_charges_cpu_times_wall_time(factory: Factory, clock: FakeClock) ->
         again = svc.spawn.stop("alice", "")
     assert me.allocations[0].cpu_hours_used == 6.0
     assert again == []  # stop is idempotent
+
+
+def test_a_charge_across_a_period_reset_is_stored_whole(factory: Factory, clock: FakeClock) -> None:
+    """The stop's writes (allocation, charge, session) land together, period roll included,
+    and read back from a fresh transaction as written."""
+    with factory.unit_of_work() as svc:
+        ok = allowed(svc.spawn.decide("rita", "lab", "small"))
+    started = clock()
+    clock.advance(days=366)
+    with factory.unit_of_work() as svc:
+        (closed,) = svc.spawn.stop("rita", "lab")
+    hours = 2 * 366 * 24
+    assert closed.cpu_hours == pytest.approx(hours)
+    with factory.unit_of_work() as svc:
+        session = svc.spawn.get_session(ok.session_id)
+        charges = svc.ctx.session.scalars(
+            select(Charge).where(Charge.session_id == ok.session_id)
+        ).all()
+        allocation = svc.ctx.session.get(Allocation, ok.allocation_id)
+        assert allocation is not None
+    assert session.ended_at is not None and session.close_reason == "stopped"
+    assert session.cpu_hours_charged == pytest.approx(hours)
+    assert [c.cpu_hours for c in charges] == [pytest.approx(hours)]
+    # The yearly period rolled during the stop: this charge is all the new period's usage.
+    assert allocation.cpu_hours_used == pytest.approx(hours)
+    assert allocation.period_started_at.replace(tzinfo=None) == (
+        started + timedelta(days=365)
+    ).replace(tzinfo=None)
 
 
 def test_a_session_charged_meanwhile_is_not_charged_again(
