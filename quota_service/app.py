@@ -77,18 +77,15 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s", request.url.path)
         return _error(500, "internal error; it has been logged", "internal_error")
 
-    @app.exception_handler(DBAPIError)
-    async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _db_error(request: Request, exc: Exception) -> JSONResponse:
         if not db.unavailable(exc):
             return await _unexpected(request, exc)
-        # Cannot connect, or the connection dropped mid-request (any driver).
-        log.error("database unavailable on %s: %s", request.url.path, exc.orig)
+        # Cannot connect, the connection dropped mid-request, or no pooled one came free.
+        log.error("database unavailable on %s: %s: %s", request.url.path, type(exc).__name__, exc)
         return _error(503, DATABASE_UNAVAILABLE, "database_unavailable")
 
-    @app.exception_handler(PoolTimeout)
-    async def _pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
-        log.error("no database connection free on %s: %s", request.url.path, exc)
-        return _error(503, DATABASE_UNAVAILABLE, "database_unavailable")
+    app.add_exception_handler(DBAPIError, _db_error)
+    app.add_exception_handler(PoolTimeout, _db_error)
 
 
 class RequestTimingMiddleware:

@@ -7,6 +7,7 @@ Unknown keys are errors, not silent defaults.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,18 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = None
     # Recipient address template; {username} is replaced.
     recipient_template: str = "{username}@localhost"
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """Connections one process keeps to PostgreSQL. Every process of every replica holds up
+    to `size + overflow`, and together they must stay under the server's max_connections
+    (100 by default): past that, connecting fails for everyone. Beyond a few connections
+    per core, more transactions at once only queue inside PostgreSQL instead of here."""
+
+    size: int = 10
+    overflow: int = 5
+    timeout_seconds: float = 10.0
 
 
 class Settings(BaseSettings):
@@ -92,13 +105,21 @@ class Settings(BaseSettings):
         description="service processes on one host; in Kubernetes, scale replicas instead",
     )
     db_pool_size: int = Field(
-        default=10, ge=1, le=200, description="database connections each process keeps open"
+        default=PoolLimits.size,
+        ge=1,
+        le=200,
+        description="database connections each process keeps open",
     )
     db_pool_overflow: int = Field(
-        default=5, ge=0, le=200, description="connections each process may open beyond those"
+        default=PoolLimits.overflow,
+        ge=0,
+        le=200,
+        description="connections each process may open beyond those",
     )
     db_pool_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="wait for a free connection before answering 503"
+        default=PoolLimits.timeout_seconds,
+        gt=0,
+        description="wait for a free connection before answering 503",
     )
     storage_root: Path = Path("./.state/homes")
     scratch_root: Path | None = None
@@ -113,6 +134,14 @@ class Settings(BaseSettings):
     restore_on_login: bool = Field(
         default=True, description="restore an archived home when its owner starts a server"
     )
+
+    @property
+    def db_pool(self) -> PoolLimits:
+        return PoolLimits(
+            size=self.db_pool_size,
+            overflow=self.db_pool_overflow,
+            timeout_seconds=self.db_pool_timeout_seconds,
+        )
 
     @classmethod
     def settings_customise_sources(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from .config import PoolLimits
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -51,16 +52,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-@dataclass(frozen=True)
-class PoolLimits:
-    """Connections one process keeps to PostgreSQL. Every process of every replica holds up
-    to `size + overflow`, and together they must stay under the server's max_connections
-    (100 by default): past that, connecting fails for everyone. Beyond a few connections
-    per core, more transactions at once only queue inside PostgreSQL instead of here."""
-
-    size: int = 10
-    overflow: int = 5
-    timeout_seconds: float = 10.0
+DEFAULT_POOL = PoolLimits()
 
 
 def _pool_options(kwargs: dict[str, Any], limits: PoolLimits) -> dict[str, Any]:
@@ -91,7 +83,7 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
 
 
-def make_engine(url: str, *, pool: PoolLimits = PoolLimits(), **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool: PoolLimits = DEFAULT_POOL, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, **_sqlite_file(parsed), **kwargs)
@@ -118,7 +110,7 @@ def async_url(url: str) -> URL:
     return parsed
 
 
-def make_async_engine(url: str, *, pool: PoolLimits = PoolLimits(), **kwargs: Any) -> AsyncEngine:
+def make_async_engine(url: str, *, pool: PoolLimits = DEFAULT_POOL, **kwargs: Any) -> AsyncEngine:
     """The same database through an asyncio driver: asyncpg for PostgreSQL (the hot path's
     driver: it parses results in C), aiosqlite for SQLite."""
     parsed = async_url(url)

@@ -16,7 +16,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from .clock import Clock, utcnow
 from .config import Settings
-from .db import PoolLimits, make_async_engine, make_engine, make_sessionmaker, unavailable
+from .db import make_async_engine, make_engine, make_sessionmaker, unavailable
 from .errors import DATABASE_UNAVAILABLE, DatabaseUnavailable
 from .policy import Policy, load_policy
 from .services.allocations import AllocationService
@@ -83,11 +83,7 @@ class Factory:
     ) -> None:
         self.settings = settings
         self.policy = policy if policy is not None else load_policy(settings.policy_path)
-        self.pool = PoolLimits(
-            size=settings.db_pool_size,
-            overflow=settings.db_pool_overflow,
-            timeout_seconds=settings.db_pool_timeout_seconds,
-        )
+        self.pool = settings.db_pool
         self.engine = (
             engine if engine is not None else make_engine(settings.database_url, pool=self.pool)
         )

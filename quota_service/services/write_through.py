@@ -27,16 +27,25 @@ def _update_by_id(table: Table, columns: tuple[str, ...]) -> Update:
     )
 
 
+def _table_of(obj: Any) -> Table:
+    table = inspect(obj).mapper.local_table
+    assert isinstance(table, Table)
+    return table
+
+
+def _record(obj: Any, values: dict[str, Any]) -> None:
+    """Make `values` `obj`'s loaded state: what the database now holds, nothing to flush."""
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+
+
 def write_through(session: Session, obj: Any, **values: Any) -> None:
     """UPDATE `obj`'s row (a mapped object with an `id`) to `values` in `session`'s
     transaction, and make them `obj`'s loaded state."""
-    state = inspect(obj)
-    table = state.mapper.local_table
-    assert isinstance(table, Table)
     params = {f"new_{name}": value for name, value in values.items()}
-    session.connection().execute(_update_by_id(table, tuple(values)), {"row_id": obj.id, **params})
-    for name, value in values.items():
-        set_committed_value(obj, name, value)
+    stmt = _update_by_id(_table_of(obj), tuple(values))
+    session.connection().execute(stmt, {"row_id": obj.id, **params})
+    _record(obj, values)
 
 
 Shape = tuple[tuple[Table, tuple[str, ...]], ...]
@@ -72,16 +81,11 @@ def write_together(
             write_through(session, obj, **values)
         session.connection().execute(insert(target), row)
         return
-    shape: list[tuple[Table, tuple[str, ...]]] = []
+    shape = tuple((_table_of(obj), tuple(values)) for obj, values in changes)
     params = {f"ins_{name}": value for name, value in row.items()}
     for i, (obj, values) in enumerate(changes):
-        table = inspect(obj).mapper.local_table
-        assert isinstance(table, Table)
-        shape.append((table, tuple(values)))
         params[f"u{i}_row_id"] = obj.id
         params |= {f"u{i}_new_{name}": value for name, value in values.items()}
-    stmt = _insert_with_updates(target, tuple(row), tuple(shape))
-    session.connection().execute(stmt, params)
+    session.connection().execute(_insert_with_updates(target, tuple(row), shape), params)
     for obj, values in changes:
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
+        _record(obj, values)
