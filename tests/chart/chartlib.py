@@ -1,13 +1,14 @@
 """Render the umbrella chart with Helm's own engine (helm-python-sdk) and pick objects apart.
 
-The `jupyterhub` dependency cannot be fetched offline, so `helm/roman-nexus/charts/` is normally
-empty: Helm then renders the umbrella chart's own templates only, and the `jupyterhub:` values are
-checked against the z2jh 4.4.0 schema separately (test_z2jh_values.py).
+`make chart-dependency` puts z2jh's 4.4.0 package into `helm/roman-nexus/charts/` (a test
+prerequisite), so Helm renders the whole umbrella chart, z2jh's templates included; `own_only`
+picks the umbrella chart's own objects out of that.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,3 +120,22 @@ def deep_merge(base: Obj, override: Obj) -> Obj:
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+Z2JH_ARCHIVE = CHART_DIR / "charts" / "jupyterhub-4.4.0.tgz"
+
+
+@functools.cache
+def _rendered_ci_file(path: Path, own_only: bool) -> tuple[Obj, ...]:
+    return tuple(render(load_yaml(path), own_only=own_only))
+
+
+def render_ci_file(path: Path, *, own_only: bool = False) -> list[Obj]:
+    """`render` of a ci/ values file, rendered once per test process; callers get a copy.
+
+    The whole chart (own_only=False) needs z2jh's package in `charts/`: without it Helm would
+    silently render the umbrella chart's own objects only, so this refuses instead.
+    """
+    if not own_only:
+        assert Z2JH_ARCHIVE.is_file(), f"{Z2JH_ARCHIVE} is missing: run `make chart-dependency`"
+    return copy.deepcopy(list(_rendered_ci_file(path, own_only)))
