@@ -26,8 +26,13 @@ $(VENV)/.installed: requirements/dev.txt pyproject.toml
 
 venv: $(VENV)/.installed  ## create the development virtualenv
 
-lock: $(VENV)/.installed  ## re-resolve requirements/dev.txt from pyproject.toml
-	$(UV) pip compile pyproject.toml --all-extras --python-version 3.11 -o requirements/dev.txt -q
+# One lock for the hub side: requirements/hub.txt (the hub image's Python 3.12, hash-locked,
+# starting from z2jh 4.4.0's frozen image); dev.txt takes the same versions through `-c`.
+lock: $(VENV)/.installed  ## re-resolve requirements/hub.txt, then requirements/dev.txt constrained by it
+	$(UV) pip compile pyproject.toml --extra hub --python-version 3.12 --generate-hashes \
+	  -c requirements/hub-constraints.txt -o requirements/hub.txt -q
+	$(UV) pip compile pyproject.toml --all-extras --python-version 3.11 \
+	  -c requirements/hub.txt -o requirements/dev.txt -q
 
 lint: venv  ## ruff lint + format check
 	$(VENV)/bin/ruff check .
