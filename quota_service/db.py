@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -18,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import PoolLimits
+from .migrations.compat import TABLE as COMPAT_TABLE
+from .migrations.compat import compat_table
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class StaleSchemaError(RuntimeError):
-    """The database is not at the migrations' head."""
+    """The database's schema does not serve this code (see `schema_state`)."""
 
 
 def _sqlite_file(url: URL) -> dict[str, Any]:
@@ -142,12 +145,22 @@ def check(url: str) -> None:
 
 
 @functools.cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+@functools.cache
 def head_revision() -> str:
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    heads = script.get_heads()
+    heads = _script().get_heads()
     if len(heads) != 1:
         raise StaleSchemaError(f"migrations have {len(heads)} heads: {heads}; merge them")
     return heads[0]
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """The code's head and every revision before it."""
+    return frozenset(r.revision for r in _script().walk_revisions("base", head_revision()))
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -155,13 +168,82 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def ensure_current(engine: Engine) -> str:
-    """Refuse to run against a database whose schema is not at head."""
+@dataclass(frozen=True)
+class SchemaState:
+    """How the database's schema relates to this code's migrations.
+
+    `current` and `compatible` (a newer schema whose migrations since this code's head were
+    all expand: see migrations/compat.py) serve; `older`, `empty`, `incompatible` (a newer
+    schema past a contract migration) and `unknown` (newer, with no compatibility record)
+    do not."""
+
+    status: str
+    revision: str | None
+    head: str
+    detail: str
+
+    @property
+    def serves(self) -> bool:
+        return self.status in ("current", "compatible")
+
+
+def schema_state(engine: Engine) -> SchemaState:
     head = head_revision()
-    current = current_revision(engine)
-    if current != head:
-        raise StaleSchemaError(
-            f"database schema is at {current or 'nothing (empty database)'}, "
-            f"the code needs {head}; run `nexus-quota db upgrade`"
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return SchemaState("current", current, head, f"schema at {head}")
+        if current is None:
+            return SchemaState(
+                "empty",
+                None,
+                head,
+                f"database schema is at nothing (empty database), the code needs {head}; "
+                "run `nexus-quota db upgrade`",
+            )
+        if current in known_revisions():
+            return SchemaState(
+                "older",
+                current,
+                head,
+                f"database schema is at {current}, older than the code's {head}; "
+                "run `nexus-quota db upgrade`",
+            )
+        serves_from = None
+        if inspect(conn).has_table(COMPAT_TABLE):
+            serves_from = conn.execute(
+                select(compat_table.c.serves_from).where(compat_table.c.revision == current)
+            ).scalar()
+    if serves_from is None:
+        return SchemaState(
+            "unknown",
+            current,
+            head,
+            f"database schema is at {current}, which this code ({head}) does not know, and "
+            f"{COMPAT_TABLE} does not say which code it serves",
         )
-    return head
+    if serves_from in known_revisions():
+        return SchemaState(
+            "compatible",
+            current,
+            head,
+            f"schema at {current}, newer than the code's {head} and still serving code from "
+            f"{serves_from} on (expand migrations only)",
+        )
+    return SchemaState(
+        "incompatible",
+        current,
+        head,
+        f"database schema is at {current}, which serves code from {serves_from} on (a "
+        f"contract migration); this code is at {head}: deploy the newer release",
+    )
+
+
+def ensure_current(engine: Engine) -> str:
+    """Refuse to run against a schema that does not serve this code: older than the code
+    (or empty), or newer past a contract migration. A newer schema reached by expand
+    migrations only is fine (old pods keep running through an upgrade)."""
+    state = schema_state(engine)
+    if not state.serves:
+        raise StaleSchemaError(state.detail)
+    return state.revision or state.head

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 from sqlalchemy import pool
 
 from quota_service.db import make_engine
+from quota_service.migrations.compat import TABLE as COMPAT_TABLE
 from quota_service.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave the migrations' own bookkeeping table (schema_compat) out of `alembic check`."""
+    return not (type_ == "table" and name == COMPAT_TABLE)
 
 
 def run_migrations_offline() -> None:
@@ -18,6 +28,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -33,6 +44,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -14,6 +14,8 @@ revision: str = "20261121_01_initial"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (docs/upgrades.md): the first schema, no older code exists.
+schema_kind = "contract"
 
 
 def upgrade() -> None:

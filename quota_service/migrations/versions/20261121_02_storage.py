@@ -14,6 +14,8 @@ revision: str = "20261121_02_storage"
 down_revision: str | None = "20261121_01_initial"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Expand/contract (docs/upgrades.md): adds tables only.
+schema_kind = "expand"
 
 
 def upgrade() -> None:
