@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import time
@@ -19,8 +20,10 @@ from .quota_client import (
     QuotaClient,
     QuotaRequestError,
     QuotaUnavailable,
+    RestoreStatus,
     SpawnDenied,
 )
+from .restore_wait import RESTORING, RestoreProgress, wait_for_restore
 from .settings import FallbackSize
 
 QUOTA_UNREACHABLE = Counter(
@@ -134,6 +137,20 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
 
     timeout = Float(5.0, help="Seconds to wait for the quota service per request.").tag(config=True)
 
+    restore_timeout = Float(
+        help="Seconds a spawn waits for the restore of an archived home the decision started "
+        "(outside `timeout`); then the server starts and the restore carries on. "
+        "Default: $NEXUS_RESTORE_TIMEOUT_SECONDS, else 300.",
+    ).tag(config=True)
+
+    @default("restore_timeout")
+    def _restore_timeout_default(self) -> float:
+        return float(os.environ.get("NEXUS_RESTORE_TIMEOUT_SECONDS", "300"))
+
+    restore_poll_seconds = Float(
+        1.0, help="Seconds between polls of a running restore's status."
+    ).tag(config=True)
+
     quota_public_path = Unicode(
         "/services/quota/", help="Path of the quota service as users' browsers reach it."
     ).tag(config=True)
@@ -168,7 +185,13 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
 
     async def pre_spawn_hook(self, spawner: Any) -> None:
         started = time.perf_counter()
-        await self._pre_spawn(spawner)
+        # Installed first, so a spawn page that connects while the hook waits sees its messages.
+        progress = RestoreProgress()
+        progress.install(spawner)
+        try:
+            await self._pre_spawn(spawner, progress)
+        finally:
+            progress.uninstall(spawner)
         self.log.info(
             "quota spawn hook for %s/%r took %.1f ms",
             spawner.user.name,
@@ -176,7 +199,7 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
             (time.perf_counter() - started) * 1000,
         )
 
-    async def _pre_spawn(self, spawner: Any) -> None:
+    async def _pre_spawn(self, spawner: Any, progress: RestoreProgress) -> None:
         username = spawner.user.name
         server_name = spawner.name or ""
         options = spawner.user_options or {}
@@ -221,9 +244,28 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
                 raise denial_error(decision)
             SPAWN_DECISIONS.labels(outcome="cleanup" if decision.cleanup_mode else "allowed").inc()
             plan = builders.plan_from_decision(username, server_name, decision)
+            if decision.restore is not None:
+                plan = await self._await_restore(plan, decision.restore, progress)
         self.notices.set(username, server_name, plan.notice)
         if self.storage is not None:
             self.storage.apply(spawner, plan)
+
+    async def _await_restore(
+        self, plan: builders.SpawnPlan, restore: RestoreStatus, progress: RestoreProgress
+    ) -> builders.SpawnPlan:
+        """Wait (past the decision's timeout) for the restore of the person's home."""
+        self.notices.set(plan.username, plan.server_name, RESTORING)
+        message = await wait_for_restore(
+            self.client,
+            plan.username,
+            restore,
+            wait_seconds=self.restore_timeout,
+            interval=self.restore_poll_seconds,
+            progress=progress,
+            log=self.log,
+        )
+        notice = " ".join(n for n in (plan.notice, message) if n)
+        return dataclasses.replace(plan, notice=notice)
 
     async def _default_size(self, username: str) -> str:
         """The size for a spawn without a choice (REST API): the first one offered."""

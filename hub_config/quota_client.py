@@ -86,6 +86,15 @@ class HomeQuota(_Model):
     hard_bytes: int | None = None
 
 
+class RestoreStatus(_Model):
+    """A restore of the person's archived home that the decision started (docs/storage.md)."""
+
+    id: str
+    state: Literal["running", "restored", "failed"]
+    message: str
+    files: int = 0
+
+
 class SpawnAllowed(_Model):
     allowed: Literal[True]
     session_id: int
@@ -103,6 +112,7 @@ class SpawnAllowed(_Model):
     home_quota_soft_bytes: int | None = None
     home_quota_hard_bytes: int | None = None
     scratch_retention_days: int | None = None
+    restore: RestoreStatus | None = None
 
     @property
     def home_soft_bytes(self) -> int | None:
@@ -217,6 +227,10 @@ class QuotaClient:
             return _decision_adapter.validate_python(body)
         except ValidationError as exc:
             raise QuotaUnavailable(f"unexpected spawn decision body: {exc}") from exc
+
+    async def restore_status(self, username: str) -> RestoreStatus:
+        body = await self._request("GET", f"hub/users/{quote(username, safe='')}/restore")
+        return _parse(RestoreStatus, body)
 
     async def stop_sessions(self, username: str, server_name: str) -> StopResult:
         body = await self._request(

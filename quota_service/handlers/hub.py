@@ -11,7 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
+from ..errors import NotFound
 from ..metrics import SPAWN_DECISIONS
+from ..models.restores import RestoreView, SpawnAllowedWithRestore
 from ..models.v1 import (
     USERNAME_PATTERN,
     Entitlements,
@@ -22,7 +24,8 @@ from ..models.v1 import (
     SpawnDecisionIn,
     SpawnDenied,
 )
-from ..services.login import restore_at_login
+from ..services.login import start_restore
+from ..services.restores import RestoreRunner
 from ..services.storage import StorageConfig
 from .deps import FactoryDep, HubDep
 
@@ -39,24 +42,36 @@ async def entitlements(
     return await factory.run(lambda svc: svc.spawn.entitlements(username))
 
 
-@router.post("/spawn-decisions", response_model=SpawnAllowed | SpawnDenied)
+@router.post("/spawn-decisions", response_model=SpawnAllowedWithRestore | SpawnDenied)
 async def spawn_decision(
     body: SpawnDecisionIn, factory: FactoryDep, caller: HubDep
 ) -> SpawnAllowed | SpawnDenied:
-    """Decide a spawn. An allowed decision opens a session on the chosen allocation."""
+    """Decide a spawn. An allowed decision opens a session on the chosen allocation, and starts
+    restoring the person's archived home in the background (`restore`), never waiting for it."""
     decision = await factory.run(
         lambda svc: svc.spawn.decide(body.username, body.server_name, body.size, body.allocation_id)
     )
-    if isinstance(decision, SpawnAllowed) and factory.settings.restore_on_login:
-        config = StorageConfig.from_settings(factory.settings)
-        # Restoring is file work with its own transaction: a thread, and only where homes are.
-        if config.home_mounted:
-            restored = await run_in_threadpool(restore_at_login, factory, config, body.username)
-            if restored:
-                decision.notice = f"{decision.notice} {restored}" if decision.notice else restored
+    if isinstance(decision, SpawnAllowed):
+        restore = await start_restore(factory, body.username)
+        if restore is not None:
+            decision = SpawnAllowedWithRestore(**decision.model_dump(), restore=restore)
     result = decision.code if isinstance(decision, SpawnDenied) else "allowed"
     SPAWN_DECISIONS.labels(result=result).inc()
     return decision
+
+
+@router.get("/users/{username}/restore", response_model=RestoreView)
+async def restore_status(
+    username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
+    factory: FactoryDep,
+    caller: HubDep,
+) -> RestoreView:
+    """The latest restore of this person's home at sign-in: running, restored or failed."""
+    config = StorageConfig.from_settings(factory.settings)
+    view = await run_in_threadpool(RestoreRunner(factory, config).status, username)
+    if view is None:
+        raise NotFound(f"no restore of {username}'s home was started")
+    return view
 
 
 @router.post("/sessions/stop", response_model=SessionStopOut)

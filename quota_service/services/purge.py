@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, NotFound, UpstreamUnavailable
 from ..filesystem import manifest as mf
 from ..filesystem.archive import S3Archiver, restore
 from ..filesystem.executor import ExecResult, ExecutorError, execute, execute_many
@@ -110,17 +110,17 @@ class PurgeService:
         return S3Archiver(self._s3, a.bucket, storage_class=a.storage_class)
 
     @contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self, *, wait: bool = False) -> Iterator[None]:
         """One purge step at a time on this state directory (the CronJobs also Forbid overlap).
 
-        Raises ``Conflict`` at once when another step holds it: a login that wants its archived
-        home back while a purge runs is told to try again rather than kept waiting.
+        Raises ``Conflict`` at once when another step holds it, unless ``wait``: a restore at
+        sign-in runs in the background and may wait for a purge job to finish.
         """
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.config.state_dir / "purge.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 raise Conflict("another purge job holds the lock; try again later") from None
             yield
@@ -514,7 +514,10 @@ class PurgeService:
             archiver.put_json_lines(base + "journal.jsonl", journal)
 
     # -- restore ---------------------------------------------------------------------------
-    def restore(self, username: str, *, whole_home_only: bool = False) -> StepReport:
+    def restore(
+        self, username: str, *, whole_home_only: bool = False, wait: bool = False
+    ) -> StepReport:
+        """Restore `username`'s archives; `wait` for a running purge step instead of refusing."""
         now = self.factory.clock()
         report = StepReport("restore")
         reasons = WHOLE_HOME if whole_home_only else ARCHIVE_REASONS
@@ -524,7 +527,7 @@ class PurgeService:
             if not whole_home_only:
                 raise NotFound(f"{username} has nothing archived to restore")
             return report
-        with self._lock():
+        with self._lock(wait=wait):
             todo = self._restorable(username, reasons)
             for mid, path in todo:
                 res = restore(path, path.with_suffix(".journal"), self.archiver())
@@ -607,6 +610,28 @@ class PurgeService:
             if m is None or m.user_id != user.id:
                 raise NotFound(f"no purge manifest {manifest_id} for {username}")
             path = Path(m.path)
+        self._readable(manifest_id, path)
+        try:
+            return self._entries(path, offset, limit)
+        except (OSError, mf.ManifestError) as exc:
+            raise UpstreamUnavailable(
+                f"the file list of purge manifest {manifest_id} cannot be read now: {exc}",
+                code="purge_state_unavailable",
+            ) from None
+
+    def _readable(self, manifest_id: int, path: Path) -> None:
+        """Refuse clearly when this process cannot see the jobs' manifest files."""
+        if not self.config.state_dir.is_dir():
+            raise UpstreamUnavailable(
+                f"the file list of purge manifest {manifest_id} is not available: the purge "
+                f"state directory {self.config.state_dir} is not mounted in the quota service "
+                "(NEXUS_STORAGE_STATE_DIR)",
+                code="purge_state_unavailable",
+            )
+        if not path.is_file():
+            raise NotFound(f"the file list of purge manifest {manifest_id} is no longer kept")
+
+    def _entries(self, path: Path, offset: int, limit: int) -> list[dict[str, Any]]:
         steps = FileJournal(path.with_suffix(".journal")).load() if path.exists() else {}
         out: list[dict[str, Any]] = []
         for e in mf.read_entries(path):

@@ -49,6 +49,8 @@ EFS_ACCESS = {
     "nexus-quota-purge-plan": {HOMES: True, SCRATCH: True, STATE: False},
     "nexus-quota-purge-notify": {STATE: False},
     "nexus-quota-purge-execute": {HOMES: False, SCRATCH: False, STATE: False},
+    # The service restores archived homes at sign-in and shows the purge file lists.
+    "nexus-quota": {HOMES: False, STATE: False},
 }
 HUB_TOKEN_KEY = re.compile(r"^hub\.services\.(?P<service>[a-z0-9-]+)\.apiToken$")
 
@@ -107,10 +109,10 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
         for _, obj in workloads(objects)
         if efs_mounts(obj, claim)
     }
-    cronjobs = by_kind(objects, "CronJob")
-    assert mounted == {name: m for name, m in EFS_ACCESS.items() if name in cronjobs}
+    named = {obj["metadata"]["name"]: obj for _, obj in workloads(objects)}
+    assert mounted == {name: m for name, m in EFS_ACCESS.items() if name in named}
     for name in mounted:
-        (container,) = pod_spec(cronjobs[name])["containers"]
+        (container,) = pod_spec(named[name])["containers"]
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert (env.get("NEXUS_STORAGE_STATE_DIR") == STATE) == (STATE in mounted[name])
     # The users' directories, the purge state and nothing else: subPaths keep jobs out of the rest.
@@ -118,7 +120,7 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
     sub_paths = {
         m["subPath"]
         for name in mounted
-        for m in pod_spec(cronjobs[name])["containers"][0]["volumeMounts"]
+        for m in pod_spec(named[name])["containers"][0]["volumeMounts"]
         if "subPath" in m
     }
     assert sub_paths == {values["homeDir"], values["scratchDir"], values["purgeStateDir"]}
