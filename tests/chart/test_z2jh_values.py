@@ -139,7 +139,14 @@ def test_the_umbrella_defaults_really_change_z2jh(z2jh: Z2jhReference) -> None:
     # The settings the issue asks for are ours, not z2jh's defaults.
     merged: dict[str, Any] = deep_merge(z2jh.defaults, subchart_values(None))
     assert z2jh.defaults["singleuser"]["storage"]["type"] == "dynamic"
-    assert merged["singleuser"]["storage"]["type"] == "static"
+    assert merged["singleuser"]["storage"]["type"] != "dynamic"
+    # New EKS clusters have no default StorageClass; the size pools are tainted.
+    assert z2jh.defaults["hub"]["db"]["pvc"]["storageClassName"] is None
+    assert merged["hub"]["db"]["pvc"]["storageClassName"]
+    z2jh_tolerations = z2jh.defaults["scheduling"]["userPods"]["tolerations"]
+    tolerations = merged["scheduling"]["userPods"]["tolerations"]
+    assert len(tolerations) > len(z2jh_tolerations)
+    assert all(t in tolerations for t in z2jh_tolerations)
     assert z2jh.defaults["hub"]["config"]["JupyterHub"]["authenticator_class"] == "dummy"
     assert merged["hub"]["config"]["JupyterHub"]["authenticator_class"] != "dummy"
     assert merged["hub"]["image"]["name"] != z2jh.defaults["hub"]["image"]["name"]
