@@ -37,27 +37,68 @@ class KubeApplier:
     def apply(self, spawner: Any, plan: SpawnPlan) -> None:
         apply_common(spawner, plan, self.settings)
         spawner.node_selector = dict(plan.size.node_selector)
-        spawner.tolerations = builders.tolerations(plan.size)
+        spawner.tolerations = merge_tolerations(
+            entries(spawner.tolerations), builders.tolerations(plan.size)
+        )
         extra = dict(spawner.extra_labels)
         extra.update(builders.labels(plan))
         spawner.extra_labels = extra
-        volumes, mounts = builders.kube_volumes(self.settings)
-        spawner.volumes = [v for v in spawner.volumes if v.get("name") not in _names(volumes)]
-        spawner.volumes = [*spawner.volumes, *volumes]
-        kept = [m for m in spawner.volume_mounts if m.get("mountPath") not in _paths(mounts)]
-        spawner.volume_mounts = [*kept, *mounts]
+        volumes, mounts = builders.kube_volumes(self.settings, plan.username)
+        spawner.volumes, spawner.volume_mounts = merge_volumes(
+            entries(spawner.volumes), entries(spawner.volume_mounts), volumes, mounts
+        )
         env = dict(spawner.environment)
         env["SCRATCH_DIR"] = self.settings.scratch_mount_path
-        env["NEXUS_TUTORIALS_DIR"] = self.settings.tutorials_mount_path
         spawner.environment = env
 
 
-def _names(items: list[dict[str, Any]]) -> set[str]:
-    return {str(i["name"]) for i in items}
+def entries(value: Any) -> list[dict[str, Any]]:
+    """KubeSpawner's list-or-dict traits as a list (z2jh hands over dicts, sorted by key)."""
+    if isinstance(value, dict):
+        return [dict(value[key]) for key in sorted(value)]
+    return [dict(item) for item in value or []]
 
 
-def _paths(items: list[dict[str, Any]]) -> set[str]:
-    return {str(i["mountPath"]) for i in items}
+def merge_volumes(
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    ours: list[dict[str, Any]],
+    our_mounts: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Add our claims and mounts to what the chart configured, one volume per claim.
+
+    A claim the chart already mounts keeps the chart's volume name; a mount on one of our
+    paths (z2jh's own home mount, for example) is replaced by ours.
+    """
+    by_claim = {
+        str(v["persistentVolumeClaim"]["claimName"]): str(v["name"])
+        for v in volumes
+        if isinstance(v.get("persistentVolumeClaim"), dict)
+    }
+    rename: dict[str, str] = {}
+    merged = list(volumes)
+    for volume in ours:
+        claim = volume["persistentVolumeClaim"]["claimName"]
+        if claim in by_claim:
+            rename[volume["name"]] = by_claim[claim]
+        else:
+            merged.append(volume)
+            by_claim[claim] = volume["name"]
+    paths = {m["mountPath"] for m in our_mounts}
+    kept = [m for m in mounts if m.get("mountPath") not in paths]
+    added = [{**m, "name": rename.get(m["name"], m["name"])} for m in our_mounts]
+    return merged, [*kept, *added]
+
+
+def merge_tolerations(
+    existing: list[dict[str, Any]], ours: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """The size's tolerations added to the chart's (z2jh's user-pod tolerations stay)."""
+    merged = list(existing)
+    for toleration in ours:
+        if toleration not in merged:
+            merged.append(toleration)
+    return merged
 
 
 class LocalApplier:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .quota_client import Size, SpawnAllowed, Toleration
 from .settings import FallbackSize, HubSettings
+from .userdirs import directory_name
 
 LABEL_TIER = "nexus/tier"
 LABEL_ALLOCATION = "nexus/allocation"
@@ -153,55 +154,38 @@ def environment(plan: SpawnPlan, quota_public_path: str) -> dict[str, str]:
     return env
 
 
-def kube_volumes(settings: HubSettings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """EFS volumes and mounts: home and scratch with per-user subPaths, tutorials read-only.
+EFS_VOLUME = "nexus-efs"
 
-    `{username}` in the subPath templates is expanded by KubeSpawner (escaped username).
+
+def kube_volumes(
+    settings: HubSettings, username: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """EFS volumes and mounts: home and scratch at literal per-person subPaths.
+
+    One volume per claim (kubelet before 1.35 never starts a pod that mounts one claim through
+    two volumes). The subPaths come from `userdirs.directory_name`, the rule the storage jobs
+    use, not from KubeSpawner's `{username}` expansion.
     """
-    volumes: list[dict[str, Any]] = [
-        {"name": "nexus-home", "persistentVolumeClaim": {"claimName": settings.home_pvc_name}}
+    directory = directory_name(username)
+    claims = {settings.home_pvc_name: EFS_VOLUME}
+    scratch_claim = settings.scratch_pvc_name or settings.home_pvc_name
+    claims.setdefault(scratch_claim, "nexus-scratch")
+    volumes = [
+        {"name": name, "persistentVolumeClaim": {"claimName": claim}}
+        for claim, name in claims.items()
     ]
-    mounts: list[dict[str, Any]] = [
+    mounts = [
         {
-            "name": "nexus-home",
+            "name": claims[settings.home_pvc_name],
             "mountPath": settings.home_mount_path,
-            "subPath": settings.home_subpath_template,
-        }
-    ]
-    scratch_volume = "nexus-home"
-    if settings.scratch_pvc_name and settings.scratch_pvc_name != settings.home_pvc_name:
-        scratch_volume = "nexus-scratch"
-        volumes.append(
-            {
-                "name": scratch_volume,
-                "persistentVolumeClaim": {"claimName": settings.scratch_pvc_name},
-            }
-        )
-    mounts.append(
+            "subPath": f"{settings.home_subdir}/{directory}",
+        },
         {
-            "name": scratch_volume,
+            "name": claims[scratch_claim],
             "mountPath": settings.scratch_mount_path,
-            "subPath": settings.scratch_subpath_template,
-        }
-    )
-    tutorials_claim = settings.tutorials_pvc_name or settings.home_pvc_name
-    tutorials_volume = "nexus-home"
-    if tutorials_claim != settings.home_pvc_name:
-        tutorials_volume = "nexus-tutorials"
-        volumes.append(
-            {
-                "name": tutorials_volume,
-                "persistentVolumeClaim": {"claimName": tutorials_claim, "readOnly": True},
-            }
-        )
-    mounts.append(
-        {
-            "name": tutorials_volume,
-            "mountPath": settings.tutorials_mount_path,
-            "subPath": settings.tutorials_subpath,
-            "readOnly": True,
-        }
-    )
+            "subPath": f"{settings.scratch_subdir}/{directory}",
+        },
+    ]
     return volumes, mounts
 
 
@@ -216,11 +200,11 @@ class LocalLayout:
 
 
 def local_layout(settings: HubSettings, username: str) -> LocalLayout:
-    if "/" in username or username in {"", ".", ".."}:
-        raise ValueError(f"username {username!r} cannot name a directory")
+    """Raises `userdirs.UnmappableUsername` (a ValueError) for a name the rule cannot map."""
+    directory = directory_name(username)
     return LocalLayout(
-        home=settings.local_homes / username,
-        scratch=settings.local_scratch / username,
+        home=settings.local_homes / directory,
+        scratch=settings.local_scratch / directory,
         tutorials_source=settings.tutorials_dir.resolve() if settings.tutorials_dir else None,
         tutorials_copy=settings.local_tutorials_copy,
     )

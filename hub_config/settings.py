@@ -136,15 +136,14 @@ class HubSettings(BaseSettings):
     )
 
     # --- storage, Kubernetes ---
+    # A person's directories are <subdir>/<hub_config.userdirs.directory_name(username)> on the
+    # claim, the same names the storage jobs use; the hook writes them as literal subPaths.
     home_pvc_name: str = "nexus-home"
-    home_subpath_template: str = "home/{username}"
+    home_subdir: str = Field(default="home", description="folder of the homes on the claim")
     home_mount_path: str = "/home/jovyan"
     scratch_pvc_name: str | None = None
-    scratch_subpath_template: str = "scratch/{username}"
+    scratch_subdir: str = Field(default="scratch", description="folder of scratch on the claim")
     scratch_mount_path: str = "/home/jovyan/scratch"
-    tutorials_pvc_name: str | None = None
-    tutorials_subpath: str = "tutorials"
-    tutorials_mount_path: str = "/home/jovyan/tutorials"
 
     @field_validator("oidc_scopes", "allowed_groups", "admin_groups", "admin_users", mode="before")
     @classmethod
@@ -152,6 +151,14 @@ class HubSettings(BaseSettings):
         """Environment values are comma-separated; custom values may be lists."""
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("home_subdir", "scratch_subdir")
+    @classmethod
+    def _relative_folder(cls, value: str) -> str:
+        parts = value.split("/")
+        if not value or value.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+            raise ValueError("must be a relative folder on the claim, without '.' or '..'")
         return value
 
     @model_validator(mode="after")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tornado import web
+
 from .quota_client import Entitlements, QuotaUnavailable
+from .userdirs import check_username
 
 log = logging.getLogger(__name__)
 GIB = 1024**3
@@ -70,6 +73,10 @@ def make_post_auth_hook(hook: Any, board: StandingBoard) -> Any:
     async def post_auth_hook(
         authenticator: Any, handler: Any, authentication: dict[str, Any]
     ) -> dict[str, Any]:
+        refusal = check_username(authentication["name"])
+        if refusal is not None:
+            # Refused here, with the reason, rather than as a failed spawn later.
+            raise web.HTTPError(403, f"This account cannot be used here: {refusal}.")
         try:
             board.record(await hook.client.entitlements(authentication["name"]))
         except QuotaUnavailable as exc:

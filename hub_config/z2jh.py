@@ -29,4 +29,24 @@ def configure(c: Any, get_config: Callable[[str, Any], Any] | None = None) -> Qu
     custom = getter("custom.nexus", {}) or {}
     if not isinstance(custom, dict):
         raise TypeError(f"custom.nexus must be a mapping, got {type(custom).__name__}")
+    custom = dict(custom)
+    callback = ingress_callback_url(getter)
+    if callback and "oidc_callback_url" not in custom:
+        custom["oidc_callback_url"] = callback
     return configure_kubernetes(c, load_settings(custom))
+
+
+def ingress_callback_url(getter: Callable[[str, Any], Any]) -> str | None:
+    """The OAuth callback URL on the ingress's first host, always https.
+
+    Behind the ALB the hub cannot guess it: the proxy appends its own hop to
+    `X-Forwarded-Proto` ("https,http"), so a derived URL would be http:// and MyST refuses it.
+    """
+    if not getter("ingress.enabled", False):
+        return None
+    hosts = getter("ingress.hosts", []) or []
+    if not hosts:
+        return None
+    base = str(getter("hub.baseUrl", "/") or "/")
+    base = "/" + base.strip("/") + "/" if base.strip("/") else "/"
+    return f"https://{hosts[0]}{base}hub/oauth_callback"

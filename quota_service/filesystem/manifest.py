@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote_from_bytes
 
+from hub_config.userdirs import directory_name
+
 MANIFEST_VERSION = 2
 
 # Actions
@@ -105,7 +107,7 @@ def archive_key(prefix: str, user: str, run_id: str, path: bytes) -> str:
     """
     if any(c in prefix for c in "\t\n\r"):
         raise ValueError("the archive prefix may not contain tabs or line breaks")
-    base = f"{prefix}{user}/{run_id}/"
+    base = f"{prefix}{directory_name(user)}/{run_id}/"
     key = base + "f/" + quote_from_bytes(path, safe="/")
     if len(key.encode()) <= MAX_KEY_BYTES:
         return key

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hub_config.userdirs import username_of
+
 from .walk import WalkIssue, WalkReport, open_dir, rel_join, walk_dirs
 
 HOME = "home"
@@ -147,7 +149,8 @@ def scan_root(target: ScanTarget, sample_issues: int = 20) -> RootUsage:
 def discover_targets(home_root: bytes | str, scratch_root: bytes | str | None) -> list[ScanTarget]:
     """One target per user directory directly under each root (symlinks are never targets).
 
-    A name that is not valid UTF-8 is not a username the hub could have made; it is skipped.
+    A directory's name is read back to its username with the one username -> directory rule
+    (`hub_config.userdirs`); a name that rule never makes belongs to nobody and is skipped.
     """
     targets: list[ScanTarget] = []
     areas: list[tuple[str, bytes]] = [(HOME, os.fsencode(home_root))]
@@ -165,8 +168,10 @@ def discover_targets(home_root: bytes | str, scratch_root: bytes | str | None) -
                         continue
                     raw = os.fsencode(entry.name)
                     try:
-                        user = raw.decode("utf-8")
+                        user = username_of(raw.decode("ascii"))
                     except UnicodeDecodeError:
+                        user = None
+                    if user is None:
                         continue
                     targets.append(ScanTarget(user, area, os.path.join(root, raw)))
         finally:

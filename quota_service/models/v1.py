@@ -7,7 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$"
+from hub_config.userdirs import check_username
+
+# Any name JupyterHub accepts from MyST: no control characters, no "/", no outer spaces.
+# Whether it can name a directory is `hub_config.userdirs` (the `Username` type below).
+USERNAME_PATTERN = r"^[^\x00-\x20\x7f/](?:[^\x00-\x1f\x7f/]{0,253}[^\x00-\x20\x7f/])?$"
 # Row ids are 32-bit integers on PostgreSQL; larger ids cannot exist, so they are invalid input.
 MAX_ID = 2**31 - 1
 
@@ -28,6 +32,17 @@ def storable_text(value: str) -> str:
 
 
 StorableText = Annotated[str, AfterValidator(storable_text)]
+
+
+def mappable_username(value: str) -> str:
+    """A username must name a directory by the one rule the pods and jobs use."""
+    refusal = check_username(value)
+    if refusal is not None:
+        raise ValueError(refusal)
+    return value
+
+
+Username = Annotated[str, Field(pattern=USERNAME_PATTERN), AfterValidator(mappable_username)]
 
 
 class _In(BaseModel):
@@ -109,7 +124,7 @@ class Entitlements(BaseModel):
 
 
 class SpawnDecisionIn(_In):
-    username: str = Field(pattern=USERNAME_PATTERN)
+    username: Username
     server_name: str = Field(default="", max_length=255)
     size: str = Field(min_length=1, max_length=64)
     allocation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
@@ -143,7 +158,7 @@ class SpawnDenied(BaseModel):
 
 
 class SessionStopIn(_In):
-    username: str = Field(pattern=USERNAME_PATTERN)
+    username: Username
     server_name: str = Field(default="", max_length=255)
 
 
@@ -211,7 +226,7 @@ class DenyIn(_In):
 
 
 class GrantIn(_In):
-    username: str = Field(pattern=USERNAME_PATTERN)
+    username: Username
     tier: Literal["entry", "research"]
     cpu_hours: float | None = Field(default=None, gt=0, le=1e9)
     home_quota_soft_gib: float | None = Field(default=None, gt=0, le=1e6)
@@ -246,13 +261,13 @@ class ConsortiumIn(_In):
         import re
 
         for name in value:
-            if not re.match(USERNAME_PATTERN, name):
+            if not re.fullmatch(USERNAME_PATTERN, name) or check_username(name) is not None:
                 raise ValueError(f"{name!r} is not a valid username")
         return value
 
 
 class MemberIn(_In):
-    username: str = Field(pattern=USERNAME_PATTERN)
+    username: Username
     role: Literal["lead", "member"] = "member"
     cpu_hours_share: float = Field(default=0.0, ge=0, le=1e9)
 

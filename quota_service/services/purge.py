@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from hub_config.userdirs import directory_name
+
 from ..errors import Conflict, NotFound, UpstreamUnavailable
 from ..filesystem import manifest as mf
 from ..filesystem.archive import S3Archiver, restore
@@ -231,7 +233,7 @@ class PurgeService:
             except OSError as exc:
                 report.errors.append(f"{d.user} {d.area}: {exc.strerror}")
                 continue
-            path = run_dir / f"{d.user}.{d.area}.manifest.jsonl"
+            path = run_dir / f"{directory_name(d.user)}.{d.area}.manifest.jsonl"
             writer = mf.ManifestWriter(path, header)
             try:
                 stats = plan_root(d, writer, _ns(now), prefix=self.config.archive.prefix)
@@ -448,6 +450,7 @@ class PurgeService:
                     for m, name in svc.ctx.session.execute(q).all()
                     if now >= m.action_at and may_act(m.first_notice_at, self.leads, now)
                 ]
+            ready = [r for r in ready if self._acts_where_planned(r[0], r[1], r[2], r[3], report)]
             # Deletion-only manifests run several at once (one process per CPU); archives one
             # at a time, in this process, with its S3 client.
             deletions = [r for r in ready if not r[4]]
@@ -504,10 +507,32 @@ class PurgeService:
                 self._audit(svc, "storage.purge.execute", now.isoformat(), report, not yes)
         return report
 
+    def _acts_where_planned(
+        self, mid: int, user: str, path: Path, area: str, report: StepReport
+    ) -> bool:
+        """The manifest file names its root; act only if that is the person's own directory.
+
+        The root comes from the database's username and the one directory rule, never from
+        the file alone: a manifest edited or swapped in the state directory cannot point the
+        executor at someone else's home.
+        """
+        expected = self.config.root_of(user, area)
+        try:
+            planned = mf.read_header(path).root
+        except (OSError, mf.ManifestError) as exc:
+            report.errors.append(f"{user} manifest {mid}: {exc}")
+            return False
+        if expected is None or planned != os.fsencode(expected):
+            report.errors.append(
+                f"{user} manifest {mid}: its root is not {user}'s {area} directory; not executed"
+            )
+            return False
+        return True
+
     def _copy_records(self, archiver: S3Archiver, path: Path, user: str) -> None:
         """Keep the manifest and journal beside the archived objects (restore needs both)."""
         header = mf.read_header(path)
-        base = f"{self.config.archive.prefix}{user}/{header.run_id}/"
+        base = f"{self.config.archive.prefix}{directory_name(user)}/{header.run_id}/"
         archiver.put_json_lines(base + "manifest.jsonl", path)
         journal = path.with_suffix(".journal")
         if journal.exists():

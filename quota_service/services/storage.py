@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hub_config.userdirs import directory_name
+
 from ..config import ArchiveSettings, Settings, SmtpSettings
 from ..filesystem.scanner import RootUsage, by_user, discover_targets, scan_targets
 from ..schema import StorageUsageSnapshot
@@ -54,8 +56,9 @@ class StorageConfig:
         )
 
     def root_of(self, user: str, area: str) -> Path | None:
+        """The person's directory in `area`, named by the one rule the pods use too."""
         base = self.home_root if area == "home" else self.scratch_root
-        return None if base is None else base / user
+        return None if base is None else base / directory_name(user)
 
 
 def ns_to_dt(ns: int) -> datetime | None:

@@ -226,33 +226,25 @@ def test_every_secret_reference_resolves(minimal: list[Obj]) -> None:
 
 
 def test_user_storage_and_identity_match_the_rendered_objects(eks: list[Obj]) -> None:
-    jupyterhub = merged_values(ci_values("eks-values.yaml"))["jupyterhub"]
+    values = merged_values(ci_values("eks-values.yaml"))
+    jupyterhub = values["jupyterhub"]
     singleuser, nexus = jupyterhub["singleuser"], jupyterhub["custom"]["nexus"]
     (claim,) = by_kind(eks, "PersistentVolumeClaim")
-    storage = singleuser["storage"]
-    assert storage["type"] == "static"
-    assert (
-        storage["static"]["pvcName"] == claim == nexus["home_pvc_name"] == nexus["scratch_pvc_name"]
-    )
-    assert storage["static"]["subPath"] == nexus["home_subpath_template"] == "home/{username}"
-    assert storage["homeMountPath"] == nexus["home_mount_path"]
-    (scratch,) = storage["extraVolumeMounts"]
-    assert scratch["name"] == "home"  # z2jh's name for the static volume
-    assert scratch["subPath"] == nexus["scratch_subpath_template"] == "scratch/{username}"
-    assert scratch["mountPath"] == nexus["scratch_mount_path"]
+    # z2jh mounts nothing of EFS; the spawn hook mounts the claim once (test_z2jh_hub.py).
+    assert singleuser["storage"]["type"] == "none"
+    assert "extraVolumeMounts" not in singleuser["storage"]
+    assert claim == nexus["home_pvc_name"] == nexus["scratch_pvc_name"]
+    # Jobs see the same directories the users write to.
+    assert nexus["home_subdir"] == values["efs"]["homeDir"]
+    assert nexus["scratch_subdir"] == values["efs"]["scratchDir"]
     account = by_kind(eks, "ServiceAccount")[singleuser["serviceAccountName"]]
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
         ":role/nexus-user-data-read"
     )
-    # Jobs see the same directories the users write to.
-    values = merged_values(ci_values("eks-values.yaml"))
-    assert storage["static"]["subPath"].startswith(values["efs"]["homeDir"] + "/")
-    assert scratch["subPath"].startswith(values["efs"]["scratchDir"] + "/")
 
 
-def test_hub_settings_load_and_mount_what_z2jh_mounts(monkeypatch: pytest.MonkeyPatch) -> None:
-    # custom.nexus and the plain hub env vars are hub_config's settings (extra keys are errors);
-    # the spawn hook's volumes must match z2jh's static storage, mount for mount.
+def test_hub_settings_load_from_the_chart_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # custom.nexus and the plain hub env vars are hub_config's settings (extra keys are errors).
     jupyterhub = merged_values(ci_values("eks-values.yaml"))["jupyterhub"]
     for name in list(os.environ):
         if name.startswith("NEXUS_"):
@@ -264,17 +256,9 @@ def test_hub_settings_load_and_mount_what_z2jh_mounts(monkeypatch: pytest.Monkey
     assert settings.oidc_issuer == "https://myst.example.org/"
     assert settings.quota_url == jupyterhub["hub"]["extraEnv"]["NEXUS_QUOTA_URL"]
     assert settings.quota_fail_mode == "closed"
-    storage = jupyterhub["singleuser"]["storage"]
-    z2jh_mounts = {
-        storage["homeMountPath"]: storage["static"]["subPath"],
-        **{m["mountPath"]: m["subPath"] for m in storage["extraVolumeMounts"]},
-    }
-    volumes, mounts = builders.kube_volumes(settings)
-    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in volumes}
-    hook_mounts = {m["mountPath"]: m["subPath"] for m in mounts}
-    for path, sub_path in z2jh_mounts.items():
-        assert hook_mounts[path] == sub_path
-    assert set(claims.values()) == {storage["static"]["pvcName"]}
+    volumes, mounts = builders.kube_volumes(settings, "jane.doe")
+    assert {v["persistentVolumeClaim"]["claimName"] for v in volumes} == {"nexus-efs"}
+    assert {m["subPath"] for m in mounts} == {"home/jane-2edoe", "scratch/jane-2edoe"}
 
 
 def test_network_policy_admits_only_the_hub_and_the_proxy(minimal: list[Obj]) -> None:

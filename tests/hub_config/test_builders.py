@@ -69,32 +69,45 @@ def test_fail_open_plan_uses_the_fallback_size() -> None:
     assert builders.environment(plan, "/q/")["NEXUS_QUOTA_FAIL_OPEN"] == "1"
 
 
-def test_kube_volumes_one_pvc_with_user_subpaths_and_readonly_tutorials() -> None:
-    volumes, mounts = builders.kube_volumes(HubSettings(home_pvc_name="efs"))
-    assert volumes == [{"name": "nexus-home", "persistentVolumeClaim": {"claimName": "efs"}}]
+def test_kube_volumes_mount_one_claim_once_at_the_directory_rule_subpaths() -> None:
+    volumes, mounts = builders.kube_volumes(HubSettings(home_pvc_name="efs"), "Jane.Doe")
+    assert volumes == [{"name": "nexus-efs", "persistentVolumeClaim": {"claimName": "efs"}}]
     by_path = {m["mountPath"]: m for m in mounts}
-    assert by_path["/home/jovyan"]["subPath"] == "home/{username}"
-    assert by_path["/home/jovyan/scratch"]["subPath"] == "scratch/{username}"
-    assert by_path["/home/jovyan/tutorials"]["readOnly"] is True
-    assert "readOnly" not in by_path["/home/jovyan"]
+    assert by_path["/home/jovyan"] == {
+        "name": "nexus-efs",
+        "mountPath": "/home/jovyan",
+        "subPath": "home/-4aane-2e-44oe",
+    }
+    assert by_path["/home/jovyan/scratch"]["subPath"] == "scratch/-4aane-2e-44oe"
+    # The image's own read-only tutorials are not hidden by a mount.
+    assert "/home/jovyan/tutorials" not in by_path
 
 
-def test_kube_volumes_separate_scratch_and_tutorials_claims() -> None:
+def test_kube_volumes_separate_scratch_claim() -> None:
     volumes, mounts = builders.kube_volumes(
-        HubSettings(home_pvc_name="h", scratch_pvc_name="s", tutorials_pvc_name="t")
+        HubSettings(home_pvc_name="h", scratch_pvc_name="s", scratch_subdir="x/y"), "alice"
     )
     claims = {v["name"]: v["persistentVolumeClaim"] for v in volumes}
-    assert claims["nexus-scratch"] == {"claimName": "s"}
-    assert claims["nexus-tutorials"] == {"claimName": "t", "readOnly": True}
-    assert {m["name"] for m in mounts} == {"nexus-home", "nexus-scratch", "nexus-tutorials"}
+    assert claims == {"nexus-efs": {"claimName": "h"}, "nexus-scratch": {"claimName": "s"}}
+    assert {m["subPath"]: m["name"] for m in mounts} == {
+        "home/alice": "nexus-efs",
+        "x/y/alice": "nexus-scratch",
+    }
 
 
-def test_local_layout_rejects_path_tricks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("folder", ["", "/abs", "a/../b", ".", "a//b"])
+def test_storage_subdirs_must_be_relative_folders(folder: str) -> None:
+    with pytest.raises(ValueError, match="home_subdir"):
+        HubSettings(home_subdir=folder)
+
+
+def test_local_layout_uses_the_directory_rule(tmp_path: Path) -> None:
     settings = HubSettings(state_dir=tmp_path)
     assert builders.local_layout(settings, "alice").home == tmp_path.resolve() / "homes/alice"
-    for bad in ("..", "a/b", ""):
-        with pytest.raises(ValueError):
-            builders.local_layout(settings, bad)
+    assert builders.local_layout(settings, "a/b").home == tmp_path.resolve() / "homes/a-2fb"
+    assert builders.local_layout(settings, "..").home == tmp_path.resolve() / "homes/-2e-2e"
+    with pytest.raises(ValueError, match="empty"):
+        builders.local_layout(settings, "")
 
 
 def test_prepare_local_home_links_scratch_and_readonly_tutorials(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub_config.userdirs import directory_name
+
 DAY_NS = 86_400 * 1_000_000_000
 
 
@@ -38,10 +40,10 @@ class Layout:
     outside: Path
 
     def home(self, user: str) -> Path:
-        return self.homes / user
+        return self.homes / directory_name(user)
 
     def scr(self, user: str) -> Path:
-        return self.scratch / user
+        return self.scratch / directory_name(user)
 
 
 def layout(base: Path, users: list[str]) -> Layout:
