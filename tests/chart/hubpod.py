@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from traitlets.config import Config, PyFileConfigLoader
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
 
 from tests.chart.chartlib import NAMESPACE, Obj, by_kind, pod_spec
 
@@ -92,7 +93,8 @@ class HubPod:
     def load_config(self) -> Config:
         """Run z2jh's jupyterhub_config.py (and through it hub.extraConfig) in this process."""
         loader = PyFileConfigLoader(self.config_file.name, path=str(self.config_file.parent))
-        return loader.load_config()
+        config: Config = loader.load_config()
+        return config
 
 
 def _write(path: Path, text: str) -> None:
