@@ -24,7 +24,7 @@ from hub_config.z2jh import configure
 
 from .helpers import POLICY, allowed, tier_sizes
 
-K8S_VERSION = "1.31"
+K8S_VERSION = "1.32"
 DUMMY_KUBECONFIG = """\
 apiVersion: v1
 kind: Config
@@ -124,11 +124,11 @@ async def test_pod_manifest_for_every_tier_and_size_validates(
     for t in spec.tolerations:
         assert {k: v for k, v in t.model_dump().items() if v is not None} in tolerations
     volumes = {v["name"]: v for v in manifest["spec"]["volumes"]}
-    assert volumes["nexus-home"]["persistentVolumeClaim"]["claimName"] == "nexus-efs"
+    assert volumes["nexus-efs"]["persistentVolumeClaim"]["claimName"] == "nexus-efs"
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/home/jovyan"]["subPath"] == "home/alice"
     assert mounts["/home/jovyan/scratch"]["subPath"] == "scratch/alice"
-    assert mounts["/home/jovyan/tutorials"]["readOnly"] is True
+    assert "/home/jovyan/tutorials" not in mounts  # the image's own copy
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["NEXUS_TIER"] == tier
     assert env["NEXUS_SIZE"] == size
