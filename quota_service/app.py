@@ -32,7 +32,8 @@ from .db import ensure_current
 from .errors import DATABASE_UNAVAILABLE, QuotaError
 from .factory import Factory
 from .handlers import admin, consortia, hub, me, ops
-from .metrics import ERRORS, REQUEST_LATENCY
+from .metrics import ERRORS, REQUEST_LATENCY, StorageCollector
+from .services.reports import StorageSummary
 
 log = logging.getLogger("quota_service")
 
@@ -118,6 +119,11 @@ def metrics_registry() -> CollectorRegistry:
     return registry
 
 
+def _storage_summary(factory: Factory) -> StorageSummary:
+    with factory.unit_of_work() as svc:
+        return svc.reports.storage_summary()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -164,9 +170,14 @@ def create_app(
         api.include_router(module.router)
     app.include_router(api)
 
+    # Storage gauges come from the database (what the scan CronJob stored), per scrape.
+    storage_metrics = CollectorRegistry(auto_describe=False)
+    storage_metrics.register(StorageCollector(lambda: _storage_summary(factory)))
+
     @app.get(f"{prefix}/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(metrics_registry()), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(metrics_registry()) + generate_latest(storage_metrics)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestTimingMiddleware)
 

@@ -2,8 +2,10 @@
 
 The file-system work is ``quota_service.filesystem.scanner`` (parallel, constant memory). This
 module turns its per-directory results into one ``StorageUsageSnapshot`` per known user, in one
-transaction, and optionally writes Prometheus gauges to a text file (the node-exporter textfile
-collector format, which a CronJob can hand to a sidecar or push gateway).
+transaction. The quota service's /metrics exports storage gauges from those snapshots
+(quota_service.metrics.StorageCollector); `scan --metrics-file` can still write per-person
+gauges to a text file (node-exporter textfile format) for a node-local run, but nothing in the
+chart depends on it.
 """
 
 from __future__ import annotations
@@ -192,7 +194,8 @@ class StorageService:
 
 
 def write_metrics(path: Path, report: ScanReport, results: list[RootUsage]) -> None:
-    """Prometheus gauges in the textfile-collector format, written atomically."""
+    """Per-person gauges in the textfile-collector format, written atomically (optional:
+    the service's /metrics serves the same figures by tier, from the database)."""
     from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
     reg = CollectorRegistry()
