@@ -45,6 +45,14 @@ def register(cli: click.Group) -> None:
     show_default=True,
     help="sessions younger than this are never closed as orphans (spawns in flight)",
 )
+@click.option(
+    "--adopt-size",
+    default="small",
+    show_default=True,
+    help="size of servers started fail-open (the hub's fallback_size name); they are adopted: "
+    "charged from their start to the person's Entry allocation and held to its limits",
+)
+@click.option("--no-adopt", is_flag=True, help="only list servers without a session")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @pass_state
 @handle_errors
@@ -54,9 +62,12 @@ def reconcile_command(
     warn_hours: float,
     grace_minutes: float,
     orphan_grace_seconds: float,
+    adopt_size: str,
+    no_adopt: bool,
     as_json: bool,
 ) -> None:
-    """Close orphaned sessions, charge running ones, warn then stop servers past limits.
+    """Adopt servers started fail-open, close orphaned sessions, charge running ones, warn
+    then stop servers past limits.
 
     The hub token comes from NEXUS_QUOTA_JOBS_TOKEN (the `quota-jobs` service's token), or
     JUPYTERHUB_API_TOKEN. Exit 4 when the hub cannot be reached.
@@ -68,6 +79,7 @@ def reconcile_command(
         warn_before_hours=warn_hours,
         grace=timedelta(minutes=grace_minutes),
         orphan_grace=timedelta(seconds=orphan_grace_seconds),
+        adopt_size=None if no_adopt else adopt_size,
     )
     url = hub_api_url or state.settings.hub_api_url
     try:

@@ -14,6 +14,13 @@ One run:
      shorter ones per tier.
 Stopped servers' sessions are closed (and charged) at once; the post-stop hook's later call
 finds nothing open, which is fine: closing is idempotent.
+
+Before 2 and 3, it adopts running servers that have no session: those the hook started
+"fail-open" while the quota service was down (allocation label "none"). Each gets a session
+on the person's Entry allocation (or, without a usable one, their highest usable tier),
+starting at the server's start time as the hub reports it, at the hub's fail-open size
+(`adopt_size`, the hub's `fallback_size`). From then on it is charged and held to its
+tier's limits like any other server; the first charge covers the time since it started.
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..errors import InvalidInput
 from ..factory import Factory, Services
 from ..hubapi import HubApi, HubApiError, HubServer
-from ..schema import Allocation
+from ..schema import Allocation, ServerSession, User
 from ..services import ledger
 from ..services.views import pool_of
 
@@ -34,6 +42,8 @@ class ReconcileOptions:
     warn_before_hours: float = 1.0
     grace: timedelta = timedelta(minutes=15)
     orphan_grace: timedelta = timedelta(minutes=2)
+    # The size fail-open servers run (hub_config FallbackSize.name); None: adopt nothing.
+    adopt_size: str | None = "small"
 
 
 @dataclass
@@ -41,7 +51,7 @@ class Action:
     session_id: int
     username: str
     server_name: str
-    action: str  # closed_orphan, warned, stopped
+    action: str  # adopted, closed_orphan, warned, stopped
     reason: str
     detail: str = ""
 
@@ -75,12 +85,19 @@ def reconcile(
         sessions = svc.spawn.open_sessions()
         report.open_sessions = len(sessions)
         tracked = {(s.username, s.server_name) for s in sessions}
-        report.untracked_servers = sorted(f"{u}/{n}" for u, n in servers if (u, n) not in tracked)
 
-        running = []
+        running: list[tuple[int, tuple[str, str]]] = []
+        if options.adopt_size is not None:
+            _check_size(svc, options.adopt_size)
+            for key in sorted(set(servers) - tracked):
+                adopted = _adopt(svc, servers[key], options.adopt_size, now, report)
+                if adopted is not None:
+                    running.append((adopted, key))
+        known = tracked | {key for _, key in running}
+        report.untracked_servers = sorted(f"{u}/{n}" for u, n in servers if (u, n) not in known)
         for s in sessions:
             if (s.username, s.server_name) in servers:
-                running.append(s)
+                running.append((s.id, (s.username, s.server_name)))
             elif now - s.started_at >= options.orphan_grace:
                 closed = svc.spawn.close_by_id(s.id, reason="orphaned")
                 report.actions.append(
@@ -94,10 +111,79 @@ def reconcile(
                     )
                 )
 
-        report.cpu_hours_charged = svc.spawn.charge_open([s.id for s in running])
-        for s in running:
-            _enforce(svc, hub, servers[(s.username, s.server_name)], s.id, now, options, report)
+        report.cpu_hours_charged = svc.spawn.charge_open([sid for sid, _ in running])
+        for sid, key in running:
+            _enforce(svc, hub, servers[key], sid, now, options, report)
     return report
+
+
+def _check_size(svc: Services, size_name: str) -> None:
+    if size_name not in svc.ctx.policy.sizes:
+        raise InvalidInput(
+            f"adopt size {size_name!r} is not a size of the policy; sizes are: "
+            + ", ".join(svc.ctx.policy.sizes),
+            code="unknown_size",
+        )
+
+
+def _adopt(
+    svc: Services, server: HubServer, size_name: str, now: datetime, report: ReconcileReport
+) -> int | None:
+    """Open a session for a running server the quota service never decided (fail-open)."""
+    if not server.ready:  # still starting: its hook may yet record a decision
+        return None
+    user = svc.users.ensure(server.username)
+    svc.users.ensure_entry_fallback(user)
+    allocation = _default_allocation(svc, user)
+    if allocation is None:
+        report.errors.append(f"adopting {server.username}/{server.name}: no usable allocation")
+        return None
+    started = min(server.started or now, now)
+    size = svc.ctx.policy.sizes[size_name]
+    row = ServerSession(
+        user_id=user.id,
+        allocation_id=allocation.id,
+        server_name=server.name,
+        size=size_name,
+        cpu_per_hour=size.cpu_hours_per_hour,
+        cleanup_mode=False,
+        started_at=started,
+        charged_until=started,
+        ended_at=None,
+        cpu_hours_charged=0.0,
+    )
+    svc.ctx.session.add(row)
+    svc.ctx.session.flush()
+    detail = f"{size_name} on {allocation.label} since {started.isoformat()}"
+    svc.audit.record(
+        actor="job:reconcile",
+        action="session.adopt",
+        target_type="session",
+        target_id=row.id,
+        after={"username": server.username, "server_name": server.name, "detail": detail},
+        reason="server started while the quota service was unreachable",
+    )
+    svc.notices.post(
+        user,
+        "session_adopted",
+        f"Your server {server.name or '(default)'} started while the quota service was "
+        f"unreachable. It is now charged to your {allocation.label} allocation from its "
+        "start, and its tier's limits apply.",
+        dedupe_key=f"session:{row.id}:adopted",
+    )
+    report.actions.append(
+        Action(row.id, server.username, server.name, "adopted", "fail_open", detail)
+    )
+    return row.id
+
+
+def _default_allocation(svc: Services, user: User) -> Allocation | None:
+    """What a fail-open server is charged to: the Entry allocation it ran as, or else the
+    highest usable tier."""
+    usable = svc.users.usable_allocations(user)
+    entry = [a for a in usable if a.tier == "entry"]
+    ranked = entry or sorted(usable, key=lambda a: -ledger.TIER_RANK.get(a.tier, 0))
+    return ranked[0] if ranked else None
 
 
 def _enforce(

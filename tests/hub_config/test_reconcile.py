@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -21,6 +23,7 @@ import yaml
 from quota_service.policy.loader import default_policy_text
 from tests.support.oidc import OidcProvider, OidcUser
 from tests.support.processes import TEST_OUTPUT
+from tests.support.quota import start_quota_service
 
 from .stack import NexusStack, start_stack
 
@@ -195,3 +198,103 @@ def test_warns_then_stops_a_server_past_its_allocations_budget(stack: NexusStack
     finally:
         if stack.server("bud") is not None:
             stack.stop_server("bud")
+
+
+# -- servers started fail-open are adopted ------------------------------------------------
+@pytest.fixture(scope="module")
+def open_stack(oidc_provider: OidcProvider) -> Iterator[NexusStack]:
+    """A hub in fail mode "open", with the quota service it can lose and get back."""
+    workdir = TEST_OUTPUT / "hub_config" / "reconcile-fail-open"
+    shutil.rmtree(workdir, ignore_errors=True)
+    st = start_stack(workdir, oidc_provider, fail_mode="open")
+    try:
+        yield st
+    finally:
+        st.stop()
+
+
+def _restart_quota(stack: NexusStack) -> None:
+    assert stack.quota is not None
+    stack.quota.stop()
+    stack.quota = None
+    restarted = stack.workdir / "restarted"
+    restarted.mkdir(exist_ok=True)
+    stack.quota = start_quota_service(
+        restarted,
+        stack.db_url,
+        port=urlsplit(stack.quota_url).port or 0,
+        hub_api_url=stack.hub.api_url,
+        token=stack.tokens["quota"],
+    )
+
+
+def _utc(value: str) -> datetime:
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def test_a_server_started_fail_open_is_adopted_charged_and_held_to_its_limits(
+    open_stack: NexusStack, tmp_path: Path
+) -> None:
+    stack = open_stack
+    browser = stack.login("ellen")
+    assert stack.quota is not None
+    stack.quota.stop()  # the quota service goes down; the hook fails open
+    resp = stack.spawn(browser, {"profile": "small"})
+    assert resp.status_code == 302, resp.text[-2000:]
+    stack.wait_ready("ellen")
+    try:
+        assert stack.server_env("ellen")["NEXUS_ALLOCATION_ID"] == "none"
+        _restart_quota(stack)
+
+        listed = reconcile(stack, "--no-adopt")
+        assert listed["untracked_servers"] == ["ellen/"]
+        assert _actions(listed, "ellen") == []
+        assert not [s for s in stack.open_sessions() if s["username"] == "ellen"]
+
+        adopted = reconcile(stack)
+        assert _actions(adopted, "ellen") == [("adopted", "fail_open")]
+        assert adopted["untracked_servers"] == []
+        assert adopted["cpu_hours_charged"] > 0
+        (session,) = [s for s in stack.open_sessions() if s["username"] == "ellen"]
+        server = stack.server("ellen")
+        assert server is not None
+        # Charged from the server's real start, on the Entry allocation, at the hub's size.
+        assert _utc(session["started_at"]) == _utc(server["started"])
+        assert _utc(session["charged_until"]) > _utc(session["started_at"])
+        assert (session["tier"], session["size"]) == ("entry", "small")
+        assert session["cpu_hours_charged"] > 0
+        me = stack.quota_admin().get("admin/users/ellen").json()
+        assert any("started while the quota service was" in n["message"] for n in me["notices"])
+        entry = next(a for a in me["allocations"] if a["id"] == session["allocation_id"])
+        assert entry["cpu_hours_used"] >= session["cpu_hours_charged"]
+
+        # Held to the tier's limits from now on: past the maximum session, warned then stopped.
+        policy = _policy(tmp_path, max_session_hours=1e-6, idle_cull_hours=1000.0)
+        warned = reconcile(stack, "--grace-minutes", "0", policy=policy)
+        assert _actions(warned, "ellen") == [("warned", "over_limit")]
+        stopped = reconcile(stack, "--grace-minutes", "0", policy=policy)
+        assert _actions(stopped, "ellen") == [("stopped", "max_session")]
+        stack.wait_gone("ellen")
+        assert not [s for s in stack.open_sessions() if s["username"] == "ellen"]
+    finally:
+        if stack.server("ellen") is not None:
+            stack.stop_server("ellen")
+
+
+def test_an_unknown_adopt_size_is_refused_naming_the_option(open_stack: NexusStack) -> None:
+    env = {
+        "NEXUS_QUOTA_DATABASE_URL": open_stack.db_url,
+        "NEXUS_QUOTA_JOBS_TOKEN": open_stack.tokens["jobs"],
+        "JUPYTERHUB_API_URL": open_stack.hub.api_url,
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "quota_service.cli.main", "reconcile", "--adopt-size", "huge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "adopt size 'huge' is not a size of the policy" in proc.stderr
