@@ -127,7 +127,7 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
 
 
 def test_efs_storage_is_static_for_the_csi_driver(eks: list[Obj]) -> None:
-    (storage_class,) = by_kind(eks, "StorageClass").values()
+    storage_class = by_kind(eks, "StorageClass")["efs-static"]
     (volume,) = by_kind(eks, "PersistentVolume").values()
     (claim,) = by_kind(eks, "PersistentVolumeClaim").values()
     assert storage_class["provisioner"] == "efs.csi.aws.com"
