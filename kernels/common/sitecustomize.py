@@ -6,8 +6,13 @@ their home (``~/.local/lib/python3.11/site-packages``), which persists across se
 The same switch would also expose the base interpreter's site-packages, which are not part of the
 kernel's lock; they are taken off ``sys.path`` here so a kernel holds exactly its lock plus what
 its user installed.
+
+It also keeps botocore's credential-refresh warnings out of notebooks: when the pod's IAM role
+cannot be assumed (IRSA), the read raises a clear AccessDenied; the same failure logged again
+with a full traceback (a WARNING through logging's last-resort handler) only hides it.
 """
 
+import logging
 import os
 import site
 import sys
@@ -20,4 +25,10 @@ def _drop_base_site_packages() -> None:
     sys.path[:] = [p for p in sys.path if os.path.realpath(p) not in base]
 
 
+def _quiet_credential_refresh_warnings() -> None:
+    for name in ("botocore.credentials", "aiobotocore.credentials"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 _drop_base_site_packages()
+_quiet_credential_refresh_warnings()

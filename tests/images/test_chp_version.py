@@ -30,7 +30,7 @@ def chart_proxy_tag(values_file: Path) -> str:
         if c["name"] == "chp"
     ]
     assert len(images) == 1, f"{values_file.name}: proxy images {images}"
-    name, _, tag = images[0].rpartition(":")
+    name, _, tag = str(images[0]).rpartition(":")
     assert name == CHP_IMAGE, images[0]
     return tag
 
