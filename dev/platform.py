@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from . import irsa
 from .accounts import ACCOUNTS, ADMIN_GROUPS, ALLOWED_GROUPS, QuotaCli, SeedError, seed
 from .procs import Child, StartupError, port_in_use, who_listens
 from .settings import PORTS, REPO_ROOT, DevSettings, Ports
@@ -159,6 +160,7 @@ class Platform:
         s3 = self._child("s3", [py, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s.ports.s3)])
         oidc.wait_http(s.oidc_issuer + "/.well-known/openid-configuration", timeout=60)
         s3.wait_http(s.s3_url + "/moto-api/", timeout=60)
+        self._provision_irsa()
         seeding = self._start_data_seed() if s.seed_data else None
 
         self._say(f"migrating and seeding the quota database {s.quota_db}")
@@ -222,7 +224,15 @@ class Platform:
                 + seeding.tail()
             )
 
+    def _provision_irsa(self) -> None:
+        """User servers read S3 with an IAM role and a web identity token, as on EKS."""
+        s = self.settings
+        self._say(f"creating the user role {irsa.role_arn()} and its token in the local S3/STS")
+        irsa.provision(s.s3_url)
+        irsa.write_token(s.web_identity_token_file)
+
     def s3_env(self) -> dict[str, str]:
+        """Static keys for the platform's own jobs (seeding); user servers get a role instead."""
         url = self.settings.s3_url
         return {
             "AWS_ENDPOINT_URL": url,
@@ -277,8 +287,9 @@ class Platform:
             (dest / "kernel.json").write_text(json.dumps(json.loads(text), indent=2) + "\n")
 
     def singleuser_env(self) -> dict[str, str]:
+        s = self.settings
         return {
-            **self.s3_env(),
+            **irsa.pod_env(s.s3_url, s.web_identity_token_file),
             "JUPYTER_PATH": str(self.settings.jupyter_dir),
             "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "dev" / "lab_config"),
         }

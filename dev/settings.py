@@ -128,6 +128,11 @@ class DevSettings:
     def data_dir(self) -> Path:
         return self.state_dir / "data"
 
+    @property
+    def web_identity_token_file(self) -> Path:
+        """The user servers' IRSA token (as EKS projects it into each user pod; dev/irsa.py)."""
+        return self.run_dir / "irsa" / "token"
+
     # --- URLs ---
     @property
     def hub_url(self) -> str:
