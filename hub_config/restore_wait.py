@@ -32,6 +32,7 @@ class RestoreProgress:
         self.message: str | None = None
         self.finished = False
         self._changed = asyncio.Event()
+        self._own: dict[str, Any] = {}  # the spawner's own instance attribute, if it had one
 
     def update(self, message: str) -> None:
         self.message = message
@@ -57,6 +58,8 @@ class RestoreProgress:
         original = getattr(spawner, "progress", None)
         if original is None:
             return
+        if "progress" in vars(spawner):
+            self._own["progress"] = original
 
         async def progress() -> AsyncIterator[Event]:
             async for event in self.events():
@@ -68,8 +71,12 @@ class RestoreProgress:
 
     def uninstall(self, spawner: Any) -> None:
         self.finish()
-        # The wrapper was an instance attribute; the class's own method shows again.
-        vars(spawner).pop("progress", None)
+        # The wrapper was an instance attribute: put back what was there (usually nothing, so
+        # the class's own method shows again).
+        if "progress" in self._own:
+            spawner.progress = self._own["progress"]
+        else:
+            vars(spawner).pop("progress", None)
 
 
 async def wait_for_restore(
