@@ -28,6 +28,7 @@ def make_hook(c: Any, settings: HubSettings, storage: StorageApplier) -> QuotaSp
         "quota_url": settings.quota_url,
         "fail_mode": settings.quota_fail_mode,
         "timeout": settings.quota_timeout_seconds,
+        "restore_timeout": settings.restore_timeout_seconds,
         "quota_public_path": settings.quota_public_path,
         "fallback_size": settings.fallback_size.model_dump(mode="json"),
     }

@@ -138,14 +138,11 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
     timeout = Float(5.0, help="Seconds to wait for the quota service per request.").tag(config=True)
 
     restore_timeout = Float(
+        300.0,
         help="Seconds a spawn waits for the restore of an archived home the decision started "
         "(outside `timeout`); then the server starts and the restore carries on. "
-        "Default: $NEXUS_RESTORE_TIMEOUT_SECONDS, else 300.",
+        "hub_config sets it from the setting `restore_timeout_seconds`.",
     ).tag(config=True)
-
-    @default("restore_timeout")
-    def _restore_timeout_default(self) -> float:
-        return float(os.environ.get("NEXUS_RESTORE_TIMEOUT_SECONDS", "300"))
 
     restore_poll_seconds = Float(
         1.0, help="Seconds between polls of a running restore's status."

@@ -102,6 +102,12 @@ class HubSettings(BaseSettings):
     quota_jobs_token: SecretStr | None = None
     quota_fail_mode: Literal["open", "closed"] = "closed"
     quota_timeout_seconds: float = 5.0
+    restore_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="how long a spawn waits for the restore of an archived home, outside the "
+        "decision's timeout; then the server starts and the restore carries on",
+    )
     quota_managed: bool = Field(
         default=False, description="local only: the hub starts the quota service itself"
     )

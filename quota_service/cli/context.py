@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -27,9 +28,17 @@ EXIT_CONFIG = 3  # settings, policy or database schema are wrong
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _login_name() -> str:
+    """The login name, or `uid:<n>` for a uid the image's passwd does not list (pods)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
 class CliState:
     def __init__(self, actor: str | None) -> None:
-        self.actor = actor or f"cli:{getpass.getuser()}"
+        self.actor = actor or f"cli:{_login_name()}"
         self._settings: Settings | None = None
         self._factory: Factory | None = None
 
