@@ -33,7 +33,7 @@ from typing import Any
 from .executor import ArchiveFailedError, FileChangedError
 from .journal import DONE, UPLOADED, FileJournal
 from .manifest import ARCHIVE, RMDIR, Entry, Header, display, read_entries, read_header
-from .walk import NOATIME, UnsafePathError, open_dir, open_subdir
+from .walk import NOATIME, UnsafePathError, mount_id, open_dir, open_subdir
 
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 CHUNK = 8 * 1024 * 1024
@@ -85,6 +85,8 @@ class S3Archiver:
         try:
             if not _same(os.fstat(fd), entry):
                 raise FileChangedError("not the planned file any more")
+            if mount_id(fd) != mount_id(dir_fd):  # a bind-mounted file: someone else's data
+                raise FileChangedError("a mount point")
             try:
                 if entry.size <= self.multipart_threshold:
                     sha, expected = self._put(fd, entry)

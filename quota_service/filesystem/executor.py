@@ -2,8 +2,9 @@
 
 For each entry the executor
 1. opens the entry's parent directory from the user's root one component at a time with
-   ``openat(O_NOFOLLOW | O_DIRECTORY)`` (``walk.open_subdir``), refusing symlinks and other file
-   systems. The root itself must still be the directory (device, inode) the plan saw;
+   ``openat(O_NOFOLLOW | O_DIRECTORY)`` (``walk.open_subdir``), refusing symlinks, other file
+   systems and other mounts of the same one (bind mounts: the root's mount ID). The root itself
+   must still be the directory (device, inode) the plan saw;
 2. ``fstatat(AT_SYMLINK_NOFOLLOW)``s the entry relative to that descriptor and checks it is the
    same object, unchanged: type, device, inode, size, mtime, ctime and (for files) atime. A file
    read, written, replaced or swapped for a symlink since the plan is *kept*;
@@ -31,7 +32,7 @@ from typing import Protocol
 
 from .journal import ABSENT, DONE, ERROR, KEPT, TERMINAL, UPLOADED, Journal, Step
 from .manifest import ARCHIVE, DELETE, RMDIR, Entry, Header, display, read_entries, read_header
-from .walk import UnsafePathError, open_dir, open_subdir
+from .walk import UnsafePathError, mount_id, open_dir, open_subdir
 
 
 class ExecutorError(RuntimeError):
@@ -90,6 +91,7 @@ class _ParentCache:
     def __init__(self, root_fd: int, dev: int) -> None:
         self.root_fd = root_fd
         self.dev = dev
+        self.mnt = mount_id(root_fd)
         self.parts: list[bytes] = []
         self.fds: list[int] = []
 
@@ -102,7 +104,7 @@ class _ParentCache:
         self._truncate(k)
         fd = self.fds[-1] if self.fds else self.root_fd
         for comp in parents[k:]:
-            fd = open_subdir(fd, comp, self.dev)
+            fd = open_subdir(fd, comp, self.dev, mnt=self.mnt)
             self.parts.append(comp)
             self.fds.append(fd)
         return fd
@@ -164,9 +166,13 @@ def execute(
             f"time has passed ({header.not_before_ns} ns > now {now} ns)"
         )
     root_fd = _open_root(header)
+    try:
+        parents = _ParentCache(root_fd, header.root_dev)
+    except OSError:
+        os.close(root_fd)
+        raise
     done_before = journal.load()
     result = ExecResult(dry_run=dry_run)
-    parents = _ParentCache(root_fd, header.root_dev)
     actions = 0
     try:
         for entry in read_entries(manifest):
@@ -290,6 +296,8 @@ def _one(
     except FileNotFoundError:
         return absent()
     except OSError as exc:
+        if exc.errno == errno.EBUSY:  # a mount point (e.g. a bind-mounted file): never removed
+            return keep("a mount point")
         result._error(entry, exc.strerror or str(exc))
         journal.record(Step(entry.seq, ERROR, exc.strerror or str(exc)))
         return False

@@ -249,6 +249,8 @@ def plan_root(
                 emit(Entry.from_stat(seq, path, "symlink", ARCHIVE, st, link_target=target))
         dirs.sort(key=lambda d: (-d[0], d[1]))
         for _depth, path, st in dirs:
+            if path in stats.report.mount_points:
+                continue  # not entered, so never emptied: and never the user's to remove
             emit(Entry.from_stat(seq, path, "dir", RMDIR, st))
     elif decision.reason == OVER_QUOTA_LRU:
         _plan_lru(decision, root, stats, emit, key, foreign, lambda: seq)
