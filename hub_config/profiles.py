@@ -4,6 +4,10 @@ Profiles carry no `kubespawner_override`: the pre-spawn hook applies the size th
 service decided (which can differ from the one chosen, e.g. in clean-up mode). The form
 field names are KubeSpawner's (`profile`, `profile-option-<size>--allocation`), so
 `user_options` look the same for both spawners: `{"profile": size, "allocation": id}`.
+
+KubeSpawner's form template renders every string of an entry WITHOUT escaping, and labels
+carry user-supplied text (a consortium's name can be a requester's proposal reference), so
+every text this module puts into an entry is HTML-escaped here, once (`escape_profile`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,34 @@ from .hook import UNREACHABLE_MESSAGE, QuotaSpawnHook, Shared, SpawnRefused
 from .quota_client import Allocation, Entitlements, QuotaUnavailable, Size
 
 GIB = 1024**3
+# The entry keys KubeSpawner's form.html prints as text or attribute values.
+TEXT_KEYS = ("slug", "display_name", "description")
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def escape_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """The entry with every displayed string HTML-escaped (attribute-safe: quotes too)."""
+    out = dict(profile)
+    for key in TEXT_KEYS:
+        if isinstance(out.get(key), str):
+            out[key] = _esc(out[key])
+    options = out.get("profile_options")
+    if isinstance(options, dict):
+        out["profile_options"] = {
+            _esc(name): {
+                **option,
+                "display_name": _esc(option["display_name"]),
+                "choices": {
+                    _esc(k): {**choice, "display_name": _esc(choice["display_name"])}
+                    for k, choice in option["choices"].items()
+                },
+            }
+            for name, option in options.items()
+        }
+    return out
 
 
 def _gib(n: int) -> str:
@@ -74,21 +106,20 @@ def build_profiles(ent: Entitlements) -> list[dict[str, Any]]:
         )
     if profiles:
         profiles[0]["default"] = True
-    return profiles
+    return [escape_profile(p) for p in profiles]
 
 
 def fallback_profiles(hook: QuotaSpawnHook) -> list[dict[str, Any]]:
     size = builders.fallback_size(hook.fallback)
-    return [
-        {
-            "slug": size.name,
-            "display_name": size.display_name,
-            "description": f"{size.cpu_limit:g} CPU, {_gib(size.mem_limit_bytes)} GiB RAM · "
-            "Entry limits while the quota service is unreachable",
-            "kubespawner_override": {},
-            "default": True,
-        }
-    ]
+    profile = {
+        "slug": size.name,
+        "display_name": size.display_name,
+        "description": f"{size.cpu_limit:g} CPU, {_gib(size.mem_limit_bytes)} GiB RAM · "
+        "Entry limits while the quota service is unreachable",
+        "kubespawner_override": {},
+        "default": True,
+    }
+    return [escape_profile(profile)]
 
 
 class ProfileList(Shared):
@@ -111,25 +142,27 @@ class ProfileList(Shared):
 
 
 def render_form(profiles: list[dict[str, Any]]) -> str:
-    """The local spawner's options form, with KubeSpawner's field names."""
+    """The local spawner's options form, with KubeSpawner's field names.
+
+    Like KubeSpawner's template it prints the entries as they are: they are escaped already.
+    """
     rows = []
     for p in profiles:
-        slug = html.escape(p["slug"], quote=True)
+        slug = p["slug"]
         checked = " checked" if p.get("default") else ""
         row = (
             f'<div class="nexus-size"><label><input type="radio" name="profile" '
-            f'value="{slug}"{checked}> <strong>{html.escape(p["display_name"])}</strong> — '
-            f"{html.escape(p['description'])}</label>"
+            f'value="{slug}"{checked}> <strong>{p["display_name"]}</strong> — '
+            f"{p['description']}</label>"
         )
         option = p.get("profile_options", {}).get("allocation")
         if option:
             choices = "".join(
-                f'<option value="{html.escape(k, quote=True)}">'
-                f"{html.escape(v['display_name'])}</option>"
+                f'<option value="{k}">{v["display_name"]}</option>'
                 for k, v in option["choices"].items()
             )
             row += (
-                f" <label>{html.escape(option['display_name'])} "
+                f" <label>{option['display_name']} "
                 f'<select name="profile-option-{slug}--allocation">{choices}</select></label>'
             )
         rows.append(row + "</div>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,23 @@ def mappable_username(value: str) -> str:
 
 
 Username = Annotated[str, Field(pattern=USERNAME_PATTERN), AfterValidator(mappable_username)]
+
+# Consortium names, and the proposal references that name a consortium by default, reach
+# KubeSpawner's spawn form, e-mails and allocation labels: plain text without markup.
+CONSORTIUM_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._:-]{0,98}[A-Za-z0-9])?$"
+CONSORTIUM_NAME_RULE = (
+    "use 1 to 100 letters, digits, spaces, '.', '_', '-' or ':', starting and ending with "
+    "a letter or digit"
+)
+
+
+def consortium_name(value: str) -> str:
+    if not re.fullmatch(CONSORTIUM_NAME_PATTERN, value):
+        raise ValueError(f"{value[:40]!r} cannot name a consortium: {CONSORTIUM_NAME_RULE}")
+    return value
+
+
+ConsortiumName = Annotated[str, AfterValidator(consortium_name)]
 
 
 class _In(BaseModel):
@@ -190,7 +208,8 @@ class RequestIn(_In):
     tier: Literal["research", "consortium"]
     kind: Literal["upgrade", "renewal"] = "upgrade"
     justification: str = Field(min_length=20, max_length=20000)
-    proposal_ref: str | None = Field(default=None, max_length=255)
+    # Names the consortium when approved without a consortium_name.
+    proposal_ref: ConsortiumName | None = None
     allocation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     requested_cpu_hours: float | None = Field(default=None, gt=0, le=1e9)
 
@@ -217,7 +236,7 @@ class ApproveIn(_In):
     home_quota_soft_gib: float | None = Field(default=None, gt=0, le=1e6)
     home_quota_hard_gib: float | None = Field(default=None, gt=0, le=1e6)
     term_days: int | None = Field(default=None, ge=1, le=3650)
-    consortium_name: str | None = Field(default=None, min_length=1, max_length=255)
+    consortium_name: ConsortiumName | None = None
     note: str | None = Field(default=None, max_length=5000)
 
 
@@ -246,7 +265,7 @@ class RevokeIn(_In):
 
 
 class ConsortiumIn(_In):
-    name: str = Field(min_length=1, max_length=255)
+    name: ConsortiumName
     proposal_ref: str | None = Field(default=None, max_length=255)
     cpu_hours: float = Field(gt=0, le=1e9)
     home_quota_soft_gib: float = Field(gt=0, le=1e6)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from ..models.v1 import ConsortiumView, MemberView
+from ..models.v1 import CONSORTIUM_NAME_PATTERN, CONSORTIUM_NAME_RULE, ConsortiumView, MemberView
 from ..policy import TierName
 from ..schema import (
     Allocation,
@@ -24,6 +25,23 @@ from .audit import AuditService
 from .base import ServiceContext
 from .users import UserService
 from .views import allocation_view
+
+
+def check_name(name: str, *, from_proposal: bool = False) -> None:
+    """Every consortium name, however it arrives (a request filed before the API's rule
+    included), is plain text: it reaches KubeSpawner's spawn form and e-mails."""
+    if re.fullmatch(CONSORTIUM_NAME_PATTERN, name):
+        return
+    if from_proposal:
+        raise InvalidInput(
+            f"proposal_ref {name[:40]!r} cannot name the consortium ({CONSORTIUM_NAME_RULE}): "
+            "give consortium_name",
+            code="invalid_consortium_name",
+        )
+    raise InvalidInput(
+        f"name {name[:40]!r} cannot name a consortium: {CONSORTIUM_NAME_RULE}",
+        code="invalid_consortium_name",
+    )
 
 
 class ConsortiumService:
@@ -88,6 +106,7 @@ class ConsortiumService:
     ) -> ConsortiumView:
         if home_quota_soft_gib > home_quota_hard_gib:
             raise InvalidInput("home_quota_soft_gib exceeds home_quota_hard_gib")
+        check_name(name, from_proposal=name == proposal_ref)
         now = self.ctx.now()
         consortium = Consortium(name=name, proposal_ref=proposal_ref, created_at=now)
         try:
