@@ -10,13 +10,7 @@ checksum of the part checksums). With ``verify="readback"``, or when the server 
 checksum, the object is read back and hashed instead. Finally the file is ``fstat``'d again: if it
 changed while it was read, the object is deleted and the file kept.
 
-Restore writes each file to a temporary name in its directory (``O_CREAT | O_EXCL |
-O_NOFOLLOW``), checks size and SHA-256 against the journal, sets owner, mode and times, fsyncs and
-links it into place with ``linkat`` (which never replaces an existing name). A different file
-already at that name is left alone and the restored copy is put beside it as
-``NAME.restored-RUNID``. Directories are recreated with their modes, owners and times, and
-symlinks with their targets. Restoring twice is harmless: an identical file already in place is
-counted as restored.
+Restore is in ``restore.py`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -26,14 +20,13 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .executor import ArchiveFailedError, FileChangedError
-from .journal import DONE, UPLOADED, FileJournal
-from .manifest import ARCHIVE, RMDIR, Entry, Header, display, read_entries, read_header
-from .walk import NOATIME, UnsafePathError, mount_id, open_dir, open_subdir
+from .manifest import Entry
+from .walk import NOATIME, mount_id
 
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 CHUNK = 8 * 1024 * 1024
@@ -234,208 +227,7 @@ class S3Archiver:
         )
 
 
-@dataclass
-class RestoreResult:
-    files: int = 0
-    symlinks: int = 0
-    dirs: int = 0
-    already: int = 0
-    beside: int = 0
-    bytes: int = 0
-    errors: list[tuple[str, str]] = field(default_factory=list)
+# Restore lives in its own module; re-exported here for the callers that import it from here.
+from .restore import RestoreResult, restore  # noqa: E402
 
-
-def restore(
-    manifest: Path,
-    journal_path: Path,
-    archiver: S3Archiver,
-) -> RestoreResult:
-    """Bring back everything the manifest archived and the journal says was removed."""
-    header = read_header(manifest)
-    steps = FileJournal(journal_path).load() if journal_path.exists() else {}
-    result = RestoreResult()
-    root_fd = open_dir(header.root)
-    try:
-        st = os.fstat(root_fd)
-        if st.st_dev != header.root_dev:
-            raise ArchiveFailedError(f"{display(header.root)} is on another file system now")
-        dirs: list[Entry] = []
-        for entry in read_entries(manifest):
-            if entry.action == RMDIR:
-                dirs.append(entry)
-        # Directories first (shallowest first), so files land in them with the right modes.
-        dirs.sort(key=lambda e: len(e.parts))
-        for entry in dirs:
-            _restore_dir(root_fd, header, entry, result)
-        for entry in read_entries(manifest):
-            if entry.action != ARCHIVE:
-                continue
-            step = steps.get(entry.seq)
-            if step is None or step.state not in (DONE, UPLOADED):
-                continue  # never removed: nothing to bring back
-            try:
-                parent = _make_parents(root_fd, header, entry.parts[:-1])
-            except OSError as exc:
-                result.errors.append((display(entry.path), exc.strerror or str(exc)))
-                continue
-            try:
-                if entry.kind == "symlink":
-                    _restore_symlink(parent, entry, result)
-                elif entry.kind == "file":
-                    _restore_file(parent, header, entry, step.sha256, archiver, result)
-            except (OSError, ArchiveFailedError) as exc:
-                result.errors.append((display(entry.path), str(exc)))
-            finally:
-                if parent != root_fd:
-                    os.close(parent)
-        # Directory times last, deepest first: creating entries changed them.
-        for entry in reversed(dirs):
-            try:
-                parent = _make_parents(root_fd, header, entry.parts[:-1])
-            except OSError:
-                continue
-            try:
-                os.utime(
-                    entry.parts[-1],
-                    ns=(entry.atime_ns, entry.mtime_ns),
-                    dir_fd=parent,
-                    follow_symlinks=False,
-                )
-            except OSError as exc:
-                result.errors.append((display(entry.path), exc.strerror or str(exc)))
-            finally:
-                if parent != root_fd:
-                    os.close(parent)
-    finally:
-        os.close(root_fd)
-    return result
-
-
-def _make_parents(root_fd: int, header: Header, parts: tuple[bytes, ...]) -> int:
-    """Open (creating when missing, mode 0700) the directory `parts` under the root."""
-    fd = root_fd
-    for comp in parts:
-        try:
-            nfd = open_subdir(fd, comp, header.root_dev)
-        except FileNotFoundError:
-            os.mkdir(comp, 0o700, dir_fd=fd)
-            nfd = open_subdir(fd, comp, header.root_dev)
-        except UnsafePathError:
-            if fd != root_fd:
-                os.close(fd)
-            raise
-        if fd != root_fd:
-            os.close(fd)
-        fd = nfd
-    return fd
-
-
-def _restore_dir(root_fd: int, header: Header, entry: Entry, result: RestoreResult) -> None:
-    try:
-        parent = _make_parents(root_fd, header, entry.parts[:-1])
-    except OSError as exc:
-        result.errors.append((display(entry.path), exc.strerror or str(exc)))
-        return
-    name = entry.parts[-1]
-    try:
-        try:
-            os.mkdir(name, 0o700, dir_fd=parent)
-            result.dirs += 1
-        except FileExistsError:
-            pass
-        fd = open_subdir(parent, name, header.root_dev)
-        try:
-            os.fchown(fd, entry.uid, entry.gid)
-            os.fchmod(fd, stat.S_IMODE(entry.mode))
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        result.errors.append((display(entry.path), exc.strerror or str(exc)))
-    finally:
-        if parent != root_fd:
-            os.close(parent)
-
-
-def _restore_symlink(parent: int, entry: Entry, result: RestoreResult) -> None:
-    name = entry.parts[-1]
-    assert entry.link_target is not None
-    try:
-        os.symlink(entry.link_target, name, dir_fd=parent)
-    except FileExistsError:
-        try:
-            if os.readlink(name, dir_fd=parent) == entry.link_target:
-                result.already += 1
-                return
-        except OSError:
-            pass
-        os.symlink(entry.link_target, name + b".restored", dir_fd=parent)
-        result.beside += 1
-    os.chown(name, entry.uid, entry.gid, dir_fd=parent, follow_symlinks=False)
-    os.utime(name, ns=(entry.atime_ns, entry.mtime_ns), dir_fd=parent, follow_symlinks=False)
-    result.symlinks += 1
-
-
-def _restore_file(
-    parent: int,
-    header: Header,
-    entry: Entry,
-    sha_hex: str | None,
-    archiver: S3Archiver,
-    result: RestoreResult,
-) -> None:
-    name = entry.parts[-1]
-    assert entry.archive_key is not None
-    try:
-        cur = os.stat(name, dir_fd=parent, follow_symlinks=False)
-    except FileNotFoundError:
-        cur = None
-    if (
-        cur is not None
-        and stat.S_ISREG(cur.st_mode)
-        and cur.st_size == entry.size
-        and cur.st_mtime_ns == entry.mtime_ns
-    ):
-        result.already += 1
-        return
-    tmp = b".nexus-restore-%d.tmp" % entry.seq
-    try:
-        os.unlink(tmp, dir_fd=parent)
-    except FileNotFoundError:
-        pass
-    fd = os.open(
-        tmp,
-        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-        0o600,
-        dir_fd=parent,
-    )
-    try:
-        got = hashlib.sha256()
-        size = 0
-        for chunk in archiver._stream(entry.archive_key):
-            got.update(chunk)
-            size += len(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-        if size != entry.size or (sha_hex is not None and got.hexdigest() != sha_hex):
-            raise ArchiveFailedError("the archived object does not match the manifest")
-        os.fchown(fd, entry.uid, entry.gid)
-        os.fchmod(fd, stat.S_IMODE(entry.mode))
-        os.fsync(fd)
-        os.utime(fd, ns=(entry.atime_ns, entry.mtime_ns))
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp, dir_fd=parent)
-        raise
-    os.close(fd)
-    target = name if cur is None else name + b".restored-" + header.run_id.encode()
-    try:
-        os.link(tmp, target, src_dir_fd=parent, dst_dir_fd=parent, follow_symlinks=False)
-    except FileExistsError:
-        target = name + b".restored-" + header.run_id.encode()
-        os.link(tmp, target, src_dir_fd=parent, dst_dir_fd=parent, follow_symlinks=False)
-    os.unlink(tmp, dir_fd=parent)
-    if target != name:
-        result.beside += 1
-    result.files += 1
-    result.bytes += size
+__all__ = ["RestoreResult", "S3Archiver", "restore"]
