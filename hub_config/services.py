@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from .settings import HubSettings
 SCOPE_SPAWN = "custom:nexus-quota:spawn"
 SCOPE_JOBS = "custom:nexus-quota:jobs"
 SCOPE_ADMIN = "custom:nexus-quota:admin"
+SCOPE_ACCESS = "access:services!service=quota"
 
 CUSTOM_SCOPES = {
     SCOPE_SPAWN: {
@@ -18,7 +20,10 @@ CUSTOM_SCOPES = {
         "open and close sessions."
     },
     SCOPE_JOBS: {"description": "Run quota maintenance jobs (reconcile, expire, scan, purge)."},
-    SCOPE_ADMIN: {"description": "Act as a quota service admin without being a hub admin."},
+    SCOPE_ADMIN: {
+        "description": "Administer the quota service: decide requests, grant and revoke "
+        "allocations, read everyone's usage."
+    },
 }
 
 # What the reconciler needs from the Hub REST API: list users and their servers with
@@ -43,7 +48,14 @@ def quota_service_entry(settings: HubSettings, *, managed: bool) -> dict[str, An
     """The `quota` service: reachable by users at /services/quota/, OAuth without a prompt."""
     parts = urlsplit(settings.quota_url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    service: dict[str, Any] = {"name": "quota", "url": origin, "oauth_no_confirm": True}
+    service: dict[str, Any] = {
+        "name": "quota",
+        "url": origin,
+        "oauth_no_confirm": True,
+        # Sign-in tokens for the quota pages carry the admin scope for those who hold it
+        # (the hub grants only what the person has); everyone else gets access only.
+        "oauth_client_allowed_scopes": [SCOPE_ADMIN],
+    }
     if settings.quota_service_token is not None:
         service["api_token"] = settings.quota_service_token.get_secret_value()
     if managed:
@@ -62,13 +74,35 @@ def token_service(name: str, token: str | None) -> dict[str, Any]:
     return service
 
 
-def roles() -> list[dict[str, Any]]:
-    """The hook and the jobs get only the scopes they need; users may open the quota service."""
+def quota_admin_role(
+    admin_groups: Sequence[str] = (), admin_users: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Quota admin rights, as a scope on the token. JupyterHub refuses to change its built-in
+    `admin` role, so this role goes to the same people the authenticator makes hub admins:
+    the members of `admin_groups` and the `admin_users`."""
+    role: dict[str, Any] = {
+        "name": "quota-admin",
+        "description": "Administer the quota service.",
+        "scopes": [SCOPE_ADMIN, SCOPE_ACCESS],
+    }
+    if admin_groups:
+        role["groups"] = sorted(admin_groups)
+    if admin_users:
+        role["users"] = sorted(admin_users)
+    return role
+
+
+def roles(
+    admin_groups: Sequence[str] = (), admin_users: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The hook and the jobs get only the scopes they need; users may open the quota service;
+    the hub's admins (by group or name) administer it."""
     return [
         {
             "name": "user",
-            "scopes": ["self", "access:services!service=quota"],
+            "scopes": ["self", SCOPE_ACCESS],
         },
+        quota_admin_role(admin_groups, admin_users),
         {
             "name": "quota-service",
             "description": "The quota service reads users and groups to resolve tokens.",
@@ -130,7 +164,7 @@ def configure_services(c: Any, settings: HubSettings, *, local: bool) -> None:
         entry = token_service(name, token.get_secret_value() if token else None)
         services[name] = {**services.get(name, {}), **entry}
     role_list = {r["name"]: r for r in _existing(c.JupyterHub, "load_roles")}
-    for role in roles():
+    for role in roles(settings.admin_groups, settings.admin_users):
         role_list[role["name"]] = role
     if local and settings.cull_enabled:
         services["idle-culler"] = culler_service(settings)

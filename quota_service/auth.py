@@ -1,4 +1,9 @@
-"""Who is calling: JupyterHub API tokens, resolved by asking the hub, with a short cache."""
+"""Who is calling: JupyterHub API tokens, resolved by asking the hub, with a short cache.
+
+Rights come from the presented token's scopes as the hub reports them (`GET /hub/api/user`
+returns `scopes` for the token), never from the account alone: a hub admin's notebook-server
+token, or any token narrowed to a few scopes, is not a quota admin.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,12 @@ log = logging.getLogger(__name__)
 SCOPE_SPAWN = "custom:nexus-quota:spawn"
 SCOPE_JOBS = "custom:nexus-quota:jobs"
 SCOPE_ADMIN = "custom:nexus-quota:admin"
+CUSTOM_PREFIX = "custom:nexus-quota:"
+DEFAULT_SERVICE_NAME = "quota"
+
+
+def access_scope(service_name: str = DEFAULT_SERVICE_NAME) -> str:
+    return f"access:services!service={service_name}"
 
 
 @dataclass(frozen=True)
@@ -35,10 +46,20 @@ class Identity:
 
     @property
     def is_admin(self) -> bool:
-        return (self.is_user and self.admin) or SCOPE_ADMIN in self.scopes
+        # The hub's admin flag (`admin`) alone is not enough: the token must carry the scope.
+        return SCOPE_ADMIN in self.scopes
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def may_access(self, service_name: str = DEFAULT_SERVICE_NAME) -> bool:
+        """Was this token issued for this service? The hub's access scope (as HubAuth checks
+        it), or one of this service's own custom scopes, which no other service uses."""
+        return (
+            "access:services" in self.scopes
+            or access_scope(service_name) in self.scopes
+            or any(s.startswith(CUSTOM_PREFIX) for s in self.scopes)
+        )
 
     @property
     def actor(self) -> str:
@@ -99,6 +120,10 @@ class HubTokenResolver:
         # shield: one caller giving up (its client went away) must not cancel the others' wait.
         return await asyncio.shield(task)
 
+    def forget(self, token: str) -> None:
+        """Drop a token's cached identity (at sign-out: it must not be trusted any longer)."""
+        self._cache.pop(hashlib.sha256(token.encode()).hexdigest(), None)
+
     def _start_lookup(self, key: str, token: str) -> asyncio.Task[Identity]:
         task = asyncio.create_task(self._look_up(key, token))
         self._lookups[key] = task
@@ -140,6 +165,15 @@ def _log_refresh_failure(task: asyncio.Task[Identity]) -> None:
         log.warning("refreshing a cached token failed: %s", task.exception())
 
 
+def require_access(identity: Identity, service_name: str = DEFAULT_SERVICE_NAME) -> Identity:
+    if not identity.may_access(service_name):
+        raise PermissionDenied(
+            f"this token lacks the scope {access_scope(service_name)}: it was issued for "
+            "something else (another service, a notebook server, or narrower scopes)"
+        )
+    return identity
+
+
 def require_user(identity: Identity) -> Identity:
     if not identity.is_user:
         raise PermissionDenied("this endpoint is for people; use a user's token")
@@ -148,7 +182,10 @@ def require_user(identity: Identity) -> Identity:
 
 def require_admin(identity: Identity) -> Identity:
     if not identity.is_admin:
-        raise PermissionDenied("this needs admin rights on the hub")
+        raise PermissionDenied(
+            f"this needs the scope {SCOPE_ADMIN}, which the hub's quota-admin role grants; "
+            "this token does not carry it"
+        )
     return identity
 
 

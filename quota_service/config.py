@@ -93,9 +93,26 @@ class Settings(BaseSettings):
     oauth_client_id: str = Field(
         default_factory=lambda: os.environ.get("JUPYTERHUB_CLIENT_ID", "service-quota")
     )
-    # Secret: signs session cookies of the web pages.
+    hub_service_name: str = Field(
+        default_factory=lambda: os.environ.get("JUPYTERHUB_SERVICE_NAME", "quota"),
+        description="this service's name at the hub: tokens need access:services!service=<it>",
+    )
+    # Secret: the key (after derivation) that encrypts and authenticates the pages' session
+    # cookie.
     session_secret: SecretStr | None = None
-    token_cache_seconds: float = 30.0
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="the Secure flag on the pages' cookies; unset: on, except when the "
+        "service listens on a loopback address only (plain-http local dev). Never taken "
+        "from a request header",
+    )
+    token_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="how long a hub token's identity is trusted without asking the hub "
+        "again: the bound on trusting a token revoked elsewhere",
+    )
     bind_host: str = "127.0.0.1"
     bind_port: int = 10101
     workers: int = Field(
@@ -130,10 +147,20 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="CPU-hours of wall time an open session holds back"
     )
     cost_per_cpu_hour_usd: float = Field(default=0.05, ge=0)
-    admin_groups: list[str] = Field(default_factory=list)
+    admin_groups: list[str] = Field(
+        default_factory=list,
+        description="informational only: quota admin rights come from the token's "
+        "custom:nexus-quota:admin scope (the hub's quota-admin role), never from a group",
+    )
     restore_on_login: bool = Field(
         default=True, description="restore an archived home when its owner starts a server"
     )
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.bind_host not in ("127.0.0.1", "::1", "localhost")
 
     @property
     def db_pool(self) -> PoolLimits:

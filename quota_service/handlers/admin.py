@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
+from pydantic import AwareDatetime
 
+from ..errors import InvalidInput
 from ..models.v1 import (
     MAX_ID,
     USERNAME_PATTERN,
@@ -101,11 +103,28 @@ def show_user(
 def usage_report(
     factory: FactoryDep,
     caller: AdminDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="ISO 8601 with an offset, e.g. ...Z")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="ISO 8601 with an offset, e.g. ...Z")
+    ] = None,
 ) -> UsageReport:
+    since, until = _utc(since, "since"), _utc(until, "until")
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("since is after until")
     with factory.unit_of_work() as svc:
         return svc.reports.usage(since, until)
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """Offset-aware only (naive values are a 422 before this), in UTC as the database is."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{name}: {value.isoformat()} is out of range in UTC") from None
 
 
 @router.get("/audit", response_model=list[AuditView])

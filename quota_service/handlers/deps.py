@@ -11,6 +11,7 @@ from ..auth import (
     SCOPE_SPAWN,
     HubTokenResolver,
     Identity,
+    require_access,
     require_admin,
     require_scope,
     require_user,
@@ -44,6 +45,8 @@ async def get_identity(request: Request) -> Identity:
         )
     resolver: HubTokenResolver = request.app.state.resolver
     identity = await resolver.resolve(token)
+    # Every caller's token must be meant for this service (HubAuth's rule), whatever it asks.
+    require_access(identity, request.app.state.settings.hub_service_name)
     request.state.identity = identity
     return identity
 

@@ -85,10 +85,31 @@ class ConsortiumService:
         )
 
     def authorize_lead(self, username: str, consortium_id: int, *, admin: bool) -> None:
-        self._get(consortium_id)
-        if not admin and not self.is_lead(username, consortium_id):
+        consortium = self._get(consortium_id)
+        if admin:
+            return
+        if not self.is_lead(username, consortium_id):
             raise PermissionDenied(
                 f"only the leads of consortium {consortium_id} (or an admin) can do this"
+            )
+        # Lead rights end with the pool: a revoked or expired pool has no leads to act.
+        pool = self._pool(consortium)
+        if not ledger.is_usable(pool, self.ctx.now()):
+            raise PermissionDenied(
+                f"the pool of consortium {consortium.name} is "
+                f"{ledger.effective_status(pool, self.ctx.now()).value}, so its leads can no "
+                "longer manage it; ask an admin"
+            )
+
+    def _require_usable(self, consortium: Consortium, pool: Allocation) -> None:
+        """Shares and members charge the pool: none for a revoked or expired one."""
+        now = self.ctx.now()
+        if not ledger.is_usable(pool, now):
+            status = ledger.effective_status(pool, now).value
+            raise Conflict(
+                f"the pool of consortium {consortium.name} is {status}: it takes no new "
+                "members or shares",
+                code="pool_inactive",
             )
 
     def create(
@@ -220,6 +241,7 @@ class ConsortiumService:
     ) -> ConsortiumView:
         consortium = self._get(consortium_id)
         pool = self._pool(consortium, lock=True)
+        self._require_usable(consortium, pool)
         self._check_pool(pool, share, None)
         self._add(consortium, pool, username, MemberRole(role), share)
         self.audit.record(
@@ -275,6 +297,7 @@ class ConsortiumService:
     ) -> ConsortiumView:
         consortium = self._get(consortium_id)
         pool = self._pool(consortium, lock=True)
+        self._require_usable(consortium, pool)
         _, sub = self._member(consortium, username)
         self._check_pool(pool, share, sub.id)
         before = sub.cpu_hours_budget

@@ -56,15 +56,17 @@ class RequestService:
                 code="proposal_ref_required",
             )
         allocation: Allocation | None = None
+        if data.allocation_id is not None:
+            # Whatever the kind, a request names only the requester's own allocation.
+            allocation = self.ctx.session.get(Allocation, data.allocation_id)
+            if allocation is None or allocation.owner_id != user.id:
+                raise NotFound(f"allocation {data.allocation_id} is not one of yours")
         if data.kind == RequestKind.renewal:
-            if data.allocation_id is None:
+            if allocation is None:
                 raise InvalidInput(
                     "a renewal names the allocation to renew (allocation_id)",
                     code="allocation_required",
                 )
-            allocation = self.ctx.session.get(Allocation, data.allocation_id)
-            if allocation is None or allocation.owner_id != user.id:
-                raise NotFound(f"allocation {data.allocation_id} is not one of yours")
             if allocation.tier != data.tier:
                 raise InvalidInput(
                     f"allocation {allocation.id} is a {allocation.tier} allocation, "
@@ -109,7 +111,11 @@ class RequestService:
             raise Conflict(
                 f"you already have a pending {data.tier} request", code="request_pending"
             ) from None
-        if allocation is not None and allocation.status == AllocationStatus.active:
+        if (
+            data.kind == RequestKind.renewal
+            and allocation is not None
+            and allocation.status == AllocationStatus.active
+        ):
             allocation.status = AllocationStatus.renewal_requested
         return request_view(req, user.username)
 
@@ -168,10 +174,27 @@ class RequestService:
         return request_view(req, username)
 
     def _restore_renewal_status(self, req: AllocationRequest) -> None:
-        if req.allocation_id is None:
+        """Undo what filing `req` did, and nothing else: only a renewal of the requester's
+        own allocation marks it renewal-requested, and another pending renewal of it keeps
+        the mark (rows filed before the ownership check may name anyone's allocation)."""
+        if req.kind != RequestKind.renewal or req.allocation_id is None:
             return
         alloc = self.ctx.session.get(Allocation, req.allocation_id)
-        if alloc is not None and alloc.status == AllocationStatus.renewal_requested:
+        if (
+            alloc is None
+            or alloc.owner_id != req.user_id
+            or alloc.status != AllocationStatus.renewal_requested
+        ):
+            return
+        other = self.ctx.session.scalar(
+            select(AllocationRequest.id).where(
+                AllocationRequest.allocation_id == alloc.id,
+                AllocationRequest.kind == RequestKind.renewal,
+                AllocationRequest.status == RequestStatus.pending,
+                AllocationRequest.id != req.id,
+            )
+        )
+        if other is None:
             alloc.status = AllocationStatus.active
 
     def deny(self, actor: str, request_id: int, note: str) -> RequestView:

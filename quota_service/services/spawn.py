@@ -106,7 +106,7 @@ class SpawnService:
     def entitlements(self, username: str) -> Entitlements:
         user = self.users.ensure(username)
         policy = self.ctx.policy
-        usable = self.users.usable_allocations(user)
+        usable = [a for a in self.users.usable_allocations(user) if self._pool_usable(a)]
         by_size: dict[str, list[int]] = {}
         for alloc in sorted(usable, key=lambda a: -ledger.TIER_RANK.get(a.tier, 0)):
             for size in policy.tier(alloc.tier).sizes:
@@ -206,6 +206,13 @@ class SpawnService:
                 f"Your {allocation.label} allocation expired on {_date(ended)}. "
                 f"Renew it or request another at {policy.upgrade_url}",
             )
+        if pool is not None and not ledger.is_usable(pool, now):
+            return self._deny(
+                "allocation_not_active",
+                f"The consortium pool behind your {allocation.label} allocation is "
+                f"{status.value}, so it cannot be charged. Ask the consortium's leads, or "
+                f"request an allocation at {policy.upgrade_url}",
+            )
         if not ledger.is_usable(allocation, now):
             return self._deny(
                 "allocation_not_active",
@@ -291,7 +298,7 @@ class SpawnService:
             if not cleanup and size_name not in policy.tier(chosen.tier).sizes:
                 return None, self._size_denial(chosen.label, chosen.tier, size_name)
             return chosen, None
-        usable = [a for a in mine if ledger.is_usable(a, now)]
+        usable = [a for a in mine if ledger.is_usable(a, now) and self._pool_usable(a)]
         fits = [a for a in usable if cleanup or size_name in policy.tier(a.tier).sizes]
         if not fits:
             best = max(usable, key=lambda a: ledger.TIER_RANK.get(a.tier, 0), default=None)
@@ -309,6 +316,11 @@ class SpawnService:
             )
         )
         return fits[0], None
+
+    def _pool_usable(self, allocation: Allocation) -> bool:
+        """A sub-allocation is only as usable as its consortium pool (revoked, expired)."""
+        pool = pool_of(self.ctx, allocation)
+        return pool is None or ledger.is_usable(pool, self.ctx.now())
 
     def _size_denial(self, label: str, tier: str, size_name: str) -> SpawnDenied:
         policy = self.ctx.policy

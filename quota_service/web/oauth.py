@@ -6,7 +6,11 @@
    the cookie (this stops login CSRF); the code is exchanged, server to server, at
    `<hub_api_url>/oauth2/token` with the service's client id and secret (JupyterHub makes a
    service's OAuth client secret its API token).
-3. The access token goes into the signed session; `get_identity` resolves it like any hub token.
+3. The access token goes into the encrypted session; `get_identity` resolves it like any hub
+   token. Its scopes are what the service's `oauth_client_allowed_scopes` allow and the person
+   holds: `custom:nexus-quota:admin` for quota admins (hub_config/services.py).
+4. `POST <base>logout` clears the session, drops the token's cached identity and sends the
+   browser to `<hub>/hub/logout`, which deletes the hub session's tokens, this one included.
 
 Where the browser goes: `JUPYTERHUB_HOST` + `JUPYTERHUB_BASE_URL` when the hub runs the service,
 else `public_url`, else the same origin (`/hub/…`), which is right behind the hub's proxy.
@@ -44,6 +48,7 @@ class OAuthConfig:
     token_url: str
     redirect_uri: str
     scopes: tuple[str, ...] = ()
+    logout_url: str = "/hub/logout"
 
     @classmethod
     def from_settings(
@@ -74,6 +79,7 @@ class OAuthConfig:
             token_url=settings.hub_api_url.rstrip("/") + "/oauth2/token",
             redirect_uri=env.get("JUPYTERHUB_OAUTH_CALLBACK_URL") or base_path + "oauth_callback",
             scopes=scopes,
+            logout_url=hub_root + "hub/logout",
         )
 
     def authorize_redirect(self, state: str) -> str:

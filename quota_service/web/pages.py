@@ -31,7 +31,7 @@ from .render import (
     page_identity,
     render,
 )
-from .session import Signer, cookie_header, is_https, session_of
+from .session import Signer, cookie_header, secure_cookies, session_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Viewer = Annotated[Identity, Depends(page_identity)]
@@ -62,7 +62,7 @@ async def login(request: Request, next: str | None = None) -> Response:
     response.headers.append(
         "Set-Cookie",
         cookie_header(
-            STATE_COOKIE, value, path=base, max_age=STATE_MAX_AGE, secure=is_https(request)
+            STATE_COOKIE, value, path=base, max_age=STATE_MAX_AGE, secure=secure_cookies(request)
         ),
     )
     return response
@@ -104,16 +104,24 @@ async def oauth_callback(
     response = RedirectResponse(target, status_code=302)
     response.headers.append(
         "Set-Cookie",
-        cookie_header(STATE_COOKIE, "", path=base, max_age=0, secure=is_https(request)),
+        cookie_header(STATE_COOKIE, "", path=base, max_age=0, secure=secure_cookies(request)),
     )
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """Forget the session here, then sign out at the hub, which deletes every token of the
+    hub session, this service's OAuth token included (a DELETE through the token API would
+    need the `tokens` scope, which could also mint tokens; see docs/security-quota.md)."""
     await form_data(request)
-    session_of(request).clear()
-    return render(request, "signed_out.html")
+    session = session_of(request)
+    token = session.get("token")
+    session.clear()
+    if isinstance(token, str):
+        request.app.state.resolver.forget(token)
+    config: OAuthConfig = request.app.state.web_oauth
+    return RedirectResponse(config.logout_url, status_code=303)
 
 
 # --- my allocation -------------------------------------------------------------------------

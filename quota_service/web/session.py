@@ -1,10 +1,15 @@
-"""Signed session cookies for the pages, and the CSRF token that lives in them.
+"""Encrypted session cookies for the pages, and the CSRF token that lives in them.
 
-The session is a small JSON object, signed with HMAC-SHA256 and stamped with its issue time;
-a cookie whose signature does not verify, or that is older than `max_age`, is ignored. It holds
-the person's hub OAuth access token (`token`), which `handlers.deps.get_identity` reads from
-`scope["session"]`, and the CSRF token every form carries. Signed, not encrypted: it is
-HttpOnly, scoped to the service's path, and only ever sent back to this service.
+The session is a small JSON object sealed with Fernet (AES-128-CBC + HMAC-SHA256, stamped with
+its issue time), under a key derived from `session_secret`; a cookie that does not decrypt and
+verify, or that is older than `max_age`, is ignored. It holds the person's hub OAuth access
+token (`token`), which `handlers.deps.get_identity` reads from `scope["session"]`, so the
+token is never readable from the cookie, and the CSRF token every form carries.
+
+`Secure` comes from the `cookie_secure` setting (`Settings.secure_cookies`), never from a
+request header such as X-Forwarded-Proto, which any client can send.
+
+The OAuth `state` cookie stays signed (`Signer`): it holds nothing secret.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import secrets
 import time
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,9 +73,34 @@ class Signer:
         return payload
 
 
-def is_https(conn: HTTPConnection) -> bool:
-    proto = conn.headers.get("x-forwarded-proto", conn.url.scheme)
-    return proto.split(",")[0].strip().lower() == "https"
+class SessionCipher:
+    """Seals small JSON payloads (encrypted and authenticated); `loads` returns None for
+    anything that does not open, has expired, or is not a JSON object."""
+
+    def __init__(self, secret: bytes) -> None:
+        key = hmac.new(secret, b"nexus-quota session cookie", hashlib.sha256).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def dumps(self, payload: dict[str, Any], *, now: float | None = None) -> str:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        when = int(time.time() if now is None else now)
+        return self._fernet.encrypt_at_time(body, when).decode("ascii")
+
+    def loads(
+        self, value: str, *, max_age: float, now: float | None = None
+    ) -> dict[str, Any] | None:
+        current = int(time.time() if now is None else now)
+        try:
+            body = self._fernet.decrypt_at_time(value.encode("ascii"), int(max_age), current)
+            data = json.loads(body)
+        except (InvalidToken, UnicodeEncodeError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def secure_cookies(conn: HTTPConnection) -> bool:
+    """The service's setting, never a client header (see the module's docstring)."""
+    return bool(conn.app.state.settings.secure_cookies)
 
 
 def cookie_header(name: str, value: str, *, path: str, max_age: int, secure: bool) -> str:
@@ -81,12 +112,12 @@ def cookie_header(name: str, value: str, *, path: str, max_age: int, secure: boo
     return "; ".join(parts)
 
 
-class SignedSessionMiddleware:
+class EncryptedSessionMiddleware:
     """Puts a dict at `scope["session"]`; writes the cookie back only when it changed."""
 
     def __init__(self, app: ASGIApp, *, secret: bytes, path: str, max_age: int = 12 * 3600) -> None:
         self.app = app
-        self.signer = Signer(secret, purpose="session")
+        self.signer = SessionCipher(secret)
         self.path = path
         self.max_age = max_age
 
@@ -104,7 +135,7 @@ class SignedSessionMiddleware:
                 session = scope["session"]
                 if session != (initial or {}):
                     headers = MutableHeaders(scope=message)
-                    secure = is_https(conn)
+                    secure = secure_cookies(conn)
                     if session:
                         value = self.signer.dumps(session)
                         headers.append(
@@ -129,10 +160,14 @@ class SignedSessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
 
+# The name web/__init__.py installs it by.
+SignedSessionMiddleware = EncryptedSessionMiddleware
+
+
 def session_of(request: Request) -> dict[str, Any]:
     session = request.scope.get("session")
     if not isinstance(session, dict):
-        raise RuntimeError("SignedSessionMiddleware is not installed")
+        raise RuntimeError("EncryptedSessionMiddleware is not installed")
     return session
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,9 @@ from tests.support.clock import FakeClock
 from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.processes import TEST_OUTPUT
 from tests.support.quota import QuotaStack
+from tests.support.quota_tokens import other_service_config
+
+OTHER_SERVICE = "other-service"
 
 
 @pytest.fixture
@@ -33,8 +37,16 @@ def stack(request: pytest.FixtureRequest, databases: DatabaseFactory) -> Iterato
     backend = str(request.param)
     workdir = TEST_OUTPUT / "quota-api" / backend
     env = {"NEXUS_QUOTA_WORKERS": "2"} if backend == "postgresql" else None
-    s = QuotaStack.start(workdir, databases.new(backend), env=env)
+    # A service of the hub's that has nothing to do with quotas, for the authorization matrix.
+    other_token = secrets.token_hex(16)
+    s = QuotaStack.start(
+        workdir,
+        databases.new(backend),
+        env=env,
+        extra_hub_config=other_service_config(OTHER_SERVICE, other_token),
+    )
     s.backend = backend  # type: ignore[attr-defined]
+    s.other_service_token = other_token  # type: ignore[attr-defined]
     try:
         yield s
     finally:

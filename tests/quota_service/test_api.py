@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support.databases import PG_ADMIN_URL, DatabaseFactory
 from tests.support.quota import QuotaStack
+from tests.support.quota_tokens import quota_admin_token
 
 pytestmark = pytest.mark.integration
 JUSTIFICATION = "Weak-lensing shear calibration on HLWAS tiles; needs large servers for a year."
@@ -106,7 +107,7 @@ def test_request_lifecycle_and_admin(stack: QuotaStack) -> None:
     user, admin = name("res"), name("admin")
     with (
         stack.api(stack.user_token(user)) as me,
-        stack.api(stack.user_token(admin, admin=True)) as adm,
+        stack.api(quota_admin_token(stack, admin)) as adm,
     ):
         short = me.post("me/requests", json={"tier": "research", "justification": "pls"})
         assert_error(short, 422, "invalid_input")
@@ -144,7 +145,7 @@ def test_text_the_database_cannot_store_is_refused(stack: QuotaStack) -> None:
     user, admin = name("txt"), name("admin")
     with (
         stack.api(stack.user_token(user)) as me,
-        stack.api(stack.user_token(admin, admin=True)) as adm,
+        stack.api(quota_admin_token(stack, admin)) as adm,
     ):
         assert me.get("me").status_code == 200
         granted = adm.post(
@@ -173,7 +174,7 @@ def test_text_the_database_cannot_store_is_refused(stack: QuotaStack) -> None:
 
 def test_leads_manage_only_their_consortium(stack: QuotaStack) -> None:
     admin, lead, member, outsider = (name(p) for p in ("adm", "lead", "mem", "out"))
-    with stack.api(stack.user_token(admin, admin=True)) as adm:
+    with stack.api(quota_admin_token(stack, admin)) as adm:
         created = adm.post(
             "admin/consortia",
             json={

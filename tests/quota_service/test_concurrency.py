@@ -14,6 +14,7 @@ from quota_service.policy import default_policy_text
 from tests.support.databases import DatabaseFactory
 from tests.support.processes import TEST_OUTPUT
 from tests.support.quota import QuotaStack
+from tests.support.quota_tokens import quota_admin_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 JUSTIFICATION = "Galaxy cluster weak lensing; needs large servers for the HLWAS season."
@@ -39,7 +40,7 @@ def pg_stack(databases: DatabaseFactory) -> Iterator[QuotaStack]:
 
 def test_two_admins_approving_one_request_yield_one_allocation(pg_stack: QuotaStack) -> None:
     user = f"race-{uuid.uuid4().hex[:6]}"
-    admins = [pg_stack.user_token(f"admin-{i}-{user}", admin=True) for i in range(8)]
+    admins = [quota_admin_token(pg_stack, f"admin-{i}-{user}") for i in range(8)]
     with pg_stack.api(pg_stack.user_token(user)) as me:
         req = me.post("me/requests", json={"tier": "research", "justification": JUSTIFICATION})
         req_id = req.json()["id"]
@@ -58,7 +59,7 @@ def test_two_admins_approving_one_request_yield_one_allocation(pg_stack: QuotaSt
 
 def test_racing_spawns_never_overdraw_the_last_cpu_hours(pg_stack: QuotaStack) -> None:
     user = f"spawner-{uuid.uuid4().hex[:6]}"
-    admin = pg_stack.user_token(f"granter-{user}", admin=True)
+    admin = quota_admin_token(pg_stack, f"granter-{user}")
     with pg_stack.api(admin) as adm:
         granted = adm.post(
             "admin/allocations",

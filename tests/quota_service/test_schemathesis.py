@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.processes import TEST_OUTPUT
 from tests.support.quota import QuotaStack
+from tests.support.quota_tokens import quota_admin_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.mark.parametrize("caller", ["admin", "person"])
 def test_no_server_errors(stack: QuotaStack, caller: str) -> None:
     token = {
-        "admin": lambda: stack.user_token("fuzz-admin", admin=True),
+        "admin": lambda: quota_admin_token(stack, "fuzz-admin"),
         "person": lambda: stack.user_token("fuzz-person"),
     }[caller]()
     backend = getattr(stack, "backend", "db")

@@ -7,6 +7,8 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from tests.support.quota_tokens import quota_admin_token
+
 from .stack import WebStack, csrf_of
 
 pytestmark = pytest.mark.integration
@@ -156,7 +158,7 @@ def test_file_and_withdraw_a_request(web_stack: WebStack) -> None:
 
 
 def test_stored_xss_in_a_justification_renders_as_text(web_stack: WebStack) -> None:
-    admin = web_stack.user_token("root", admin=True)
+    admin = quota_admin_token(web_stack, "root")
     with web_stack.pages(web_stack.user_token("xavier")) as xavier:
         filed = form_post(
             xavier, "requests/new", {"tier": "research", "justification": XSS}, page="requests/new"
@@ -195,7 +197,7 @@ def test_admin_sees_a_user_and_404_for_unknown(web_stack: WebStack) -> None:
     web_stack.user_token("alice")
     with web_stack.pages(web_stack.user_token("alice")) as alice:
         alice.get("")
-    with web_stack.pages(web_stack.user_token("root", admin=True)) as root:
+    with web_stack.pages(quota_admin_token(web_stack, "root")) as root:
         page = root.get("users/alice")
         missing = root.get("users/nobody-here")
     assert page.status_code == 200 and "Allocation of alice" in page.text
@@ -211,7 +213,7 @@ def test_admin_approves_a_request_in_the_console(web_stack: WebStack) -> None:
             page="requests/new",
         )
         (req,) = grace.get("api/v1/me/requests").json()
-    with web_stack.pages(web_stack.user_token("root", admin=True)) as root:
+    with web_stack.pages(quota_admin_token(web_stack, "root")) as root:
         console = root.get("admin").text
         assert f'data-request="{req["id"]}"' in console
         assert "Galaxy cluster simulations" in console
@@ -251,7 +253,7 @@ def test_deny_needs_a_note(web_stack: WebStack) -> None:
             page="requests/new",
         )
         (req,) = heidi.get("api/v1/me/requests").json()
-    with web_stack.pages(web_stack.user_token("root", admin=True)) as root:
+    with web_stack.pages(quota_admin_token(web_stack, "root")) as root:
         empty = form_post(root, f"admin/requests/{req['id']}/deny", {"note": ""}, page="admin")
         assert empty.status_code == 422 and 'id="err-note"' in empty.text
         denied = form_post(
@@ -270,7 +272,7 @@ def test_grant_extend_revoke_and_search(web_stack: WebStack) -> None:
     web_stack.user_token("ivan")
     with web_stack.pages(web_stack.user_token("ivan")) as ivan:
         ivan.get("")
-    with web_stack.pages(web_stack.user_token("root", admin=True)) as root:
+    with web_stack.pages(quota_admin_token(web_stack, "root")) as root:
         granted = form_post(
             root,
             "admin/allocations",
@@ -322,7 +324,7 @@ def test_grant_extend_revoke_and_search(web_stack: WebStack) -> None:
 def test_lead_sets_shares_within_the_pool(web_stack: WebStack) -> None:
     web_stack.user_token("carol")
     web_stack.user_token("dave")
-    with web_stack.api(web_stack.user_token("root", admin=True)) as api:
+    with web_stack.api(quota_admin_token(web_stack, "root")) as api:
         created = api.post(
             "admin/consortia",
             json={
