@@ -3,17 +3,25 @@
 The rule the pipeline keeps: nothing is acted on unless a notice went out at least the longest
 configured lead time (``max(lead_days)``, 7 days by default) before the action. The other leads
 (1 day by default) are reminders sent when they fall due.
+
+Every message goes to exactly one address (``single_address``): usernames may hold ``,``, ``<``,
+``@`` and more, and a header like ``To: x,eve@evil.test,@localhost`` would be read as three
+recipients. Anything else is refused with ``InvalidRecipientError`` and nothing is sent.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
+import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 
 from .manifest import HOME_ALLOCATION_ENDED, HOME_INACTIVE, OVER_QUOTA_LRU, SCRATCH_RETENTION
 
@@ -23,6 +31,63 @@ WHAT = {
     HOME_ALLOCATION_ENDED: "archive your home directory to cold storage and remove it",
     OVER_QUOTA_LRU: "archive your least recently used home files until you are under your quota",
 }
+
+
+# RFC 5321: a path is at most 256 octets, so an address at most 254.
+MAX_ADDRESS = 254
+# What a username may be to become a template's local part: a dot-atom of letters, digits,
+# "_" and "-". Other atext ("%", "!", "+") can route mail elsewhere (percent hack, bang paths)
+# or to someone else's subaddress.
+TEMPLATE_LOCAL = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+
+
+class InvalidRecipientError(smtplib.SMTPException, ValueError):
+    """Not exactly one plain e-mail address: nothing was sent.
+
+    An ``OSError`` (through ``SMTPException``), so a caller that reports failed sends per person
+    reports this one too, and goes on with the others.
+    """
+
+
+def single_address(text: str) -> str:
+    """`text` when it is exactly one plain ASCII address (``local@domain``), else raise."""
+    why = None
+    if not text.isascii() or not text.isprintable() or " " in text:
+        why = "only printable ASCII without spaces is accepted"
+    elif len(text) > MAX_ADDRESS:
+        why = f"longer than {MAX_ADDRESS} characters"
+    else:
+        try:
+            addr = Address(addr_spec=text)
+        except (ValueError, IndexError, HeaderParseError):
+            addr = None
+        # Both parsers (ours and the one smtplib uses on headers) must see one identical address.
+        if addr is None or addr.addr_spec != text or not addr.username or not addr.domain:
+            why = "not one address of the form local@domain"
+        elif getaddresses([text]) != [("", text)]:
+            why = "it parses as more than one address"
+    if why is not None:
+        raise InvalidRecipientError(f"refused e-mail recipient {text!r}: {why}")
+    return text
+
+
+def recipient_for(email: str | None, username: str, template: str) -> str:
+    """The one address a person's notices go to: their e-mail, else `template` with
+    ``{username}``. Raises ``InvalidRecipientError`` (naming the key) when there is none."""
+    if email:
+        return single_address(email)
+    fields = [f for _lit, f, _spec, _conv in string.Formatter().parse(template) if f is not None]
+    if fields != ["username"] or "{username}" not in template:
+        raise InvalidRecipientError(
+            f"smtp.recipient_template {template!r} must contain {{username}} exactly once "
+            "and no other field"
+        )
+    if not TEMPLATE_LOCAL.fullmatch(username):
+        raise InvalidRecipientError(
+            f"username {username!r} has no e-mail address and cannot be put into "
+            "smtp.recipient_template (only letters, digits, '.', '_' and '-' are)"
+        )
+    return single_address(template.format(username=username))
 
 
 def due_lead(
@@ -102,7 +167,11 @@ class SmtpSender:
     timeout: float = 30.0
 
     def send(self, to: str, subject: str, body: str, when: datetime | None = None) -> str:
-        """Send one plain-text message; returns its Message-ID."""
+        """Send one plain-text message to exactly one address; returns its Message-ID.
+
+        Raises ``InvalidRecipientError`` (nothing sent) unless `to` is one plain address.
+        """
+        to = single_address(to)
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = to
@@ -116,5 +185,6 @@ class SmtpSender:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username and self.password:
                 smtp.login(self.username, self.password)
-            smtp.send_message(msg)
+            # The envelope names the one checked address, never what a header parser makes of it.
+            smtp.send_message(msg, to_addrs=[to])
         return msg_id
