@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from typing import Any
 import httpx
 
 from .settings import HubSettings
+
+log = logging.getLogger("hub_config")
 
 
 class DiscoveryError(RuntimeError):
@@ -61,7 +64,9 @@ def endpoints(settings: HubSettings) -> OidcEndpoints:
 def configure_authenticator(c: Any, settings: HubSettings) -> None:
     """Configure GenericOAuthenticator for MyST (or its local stand-in)."""
     ep = endpoints(settings)
-    c.JupyterHub.authenticator_class = "generic-oauth"
+    # GenericOAuthenticator with the username bound to the subject claim and admin groups
+    # only from a provider-controlled claim (hub_config/identity.py).
+    c.JupyterHub.authenticator_class = "hub_config.identity.NexusOAuthenticator"
     a = c.GenericOAuthenticator
     a.login_service = settings.oidc_login_service
     a.authorize_url = ep.authorize_url
@@ -74,6 +79,16 @@ def configure_authenticator(c: Any, settings: HubSettings) -> None:
         a.oauth_callback_url = settings.oidc_callback_url
     a.scope = list(settings.oidc_scopes)
     a.username_claim = settings.oidc_username_claim
+    n = c.NexusOAuthenticator
+    n.subject_claim = settings.oidc_subject_claim
+    n.display_name_claim = settings.oidc_display_name_claim
+    n.admin_claim = settings.oidc_admin_claim
+    if settings.admin_groups and not settings.oidc_admin_claim:
+        log.warning(
+            "admin_groups %s are never taken from the groups claim: set oidc_admin_claim to a "
+            "claim MyST's administrators control, or no group makes an admin",
+            settings.admin_groups,
+        )
     a.enable_pkce = True
     a.enable_auth_state = True
     a.manage_groups = True

@@ -81,8 +81,20 @@ class HubSettings(BaseSettings):
     oidc_client_id: str = "roman-nexus-hub"
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: CsvList = Field(default_factory=lambda: ["openid", "profile", "email"])
-    oidc_username_claim: str = "preferred_username"
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="names a person at their first sign-in; bound to oidc_subject_claim after",
+    )
+    oidc_subject_claim: str = Field(
+        default="sub", description="the stable claim that identifies a MyST account"
+    )
+    oidc_display_name_claim: str = "name"
     oidc_groups_claim: str = "groups"
+    oidc_admin_claim: str = Field(
+        default="",
+        description="a claim only the identity provider's administrators set (dotted path); "
+        "the admin_groups it lists make hub admins. Empty: no group makes an admin",
+    )
     oidc_login_service: str = "MyST"
     oidc_callback_url: str | None = Field(
         default=None, description="full OAuth callback URL; derived from the request when unset"
@@ -91,7 +103,11 @@ class HubSettings(BaseSettings):
     allowed_groups: CsvList = Field(
         default_factory=list, description="empty: anyone with a MyST account may sign in"
     )
-    admin_groups: CsvList = Field(default_factory=list)
+    admin_groups: CsvList = Field(
+        default_factory=list,
+        description="hub groups of admins, granted only through oidc_admin_claim, never "
+        "taken from the groups claim",
+    )
     admin_users: CsvList = Field(default_factory=list)
 
     # --- quota service ---
