@@ -32,7 +32,7 @@ from typing import Protocol
 
 from .journal import ABSENT, DONE, ERROR, KEPT, TERMINAL, UPLOADED, Journal, Step
 from .manifest import ARCHIVE, DELETE, RMDIR, Entry, Header, display, read_entries, read_header
-from .walk import UnsafePathError, mount_id, open_dir, open_subdir
+from .walk import UnsafePathError, mount_id, open_planned_root, open_subdir
 
 
 class ExecutorError(RuntimeError):
@@ -166,8 +166,9 @@ def execute(
             f"time has passed ({header.not_before_ns} ns > now {now} ns)"
         )
     root_fd = _open_root(header)
+    local_dev = os.fstat(root_fd).st_dev
     try:
-        parents = _ParentCache(root_fd, header.root_dev)
+        parents = _ParentCache(root_fd, local_dev)
     except OSError:
         os.close(root_fd)
         raise
@@ -176,6 +177,7 @@ def execute(
     actions = 0
     try:
         for entry in read_entries(manifest):
+            entry = rebase(entry, header.root_dev, local_dev)
             result.entries += 1
             if progress is not None and result.entries % 1000 == 0:
                 progress(result.entries)
@@ -196,14 +198,18 @@ def execute(
 
 def _open_root(header: Header) -> int:
     try:
-        fd = open_dir(header.root)
+        return open_planned_root(header.root, header.root_ino)
+    except UnsafePathError as exc:
+        raise ExecutorError(f"{display(header.root)} is {exc.strerror}") from None
     except OSError as exc:
         raise ExecutorError(f"cannot open {display(header.root)}: {exc.strerror}") from None
-    st = os.fstat(fd)
-    if (st.st_dev, st.st_ino) != (header.root_dev, header.root_ino):
-        os.close(fd)
-        raise ExecutorError(f"{display(header.root)} is not the directory that was planned")
-    return fd
+
+
+def rebase(entry: Entry, planned_dev: int, local_dev: int) -> Entry:
+    """The entry with the root's device number as this process sees it (`open_planned_root`)."""
+    if entry.dev == planned_dev and planned_dev != local_dev:
+        entry.dev = local_dev
+    return entry
 
 
 def _one(

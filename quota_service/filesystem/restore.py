@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from .executor import ArchiveFailedError
 from .journal import DONE, UPLOADED, FileJournal
 from .manifest import ARCHIVE, RMDIR, Entry, Header, display, read_entries, read_header
-from .walk import mount_id, open_dir, open_subdir
+from .walk import UnsafePathError, mount_id, open_planned_root, open_subdir
 
 if TYPE_CHECKING:
     from .archive import S3Archiver
@@ -66,7 +66,7 @@ class _Tree:
     def __init__(self, root_fd: int, header: Header, dirs: dict[bytes, Entry]) -> None:
         self.root_fd = root_fd
         self.header = header
-        self.dev = header.root_dev
+        self.dev = os.fstat(root_fd).st_dev  # this process's number for the root's device
         self.mnt = mount_id(root_fd)
         root_st = os.fstat(root_fd)
         self.owner = (root_st.st_uid, root_st.st_gid)
@@ -157,10 +157,13 @@ def restore(manifest: Path, journal_path: Path, archiver: S3Archiver) -> Restore
     header = read_header(manifest)
     steps = FileJournal(journal_path).load() if journal_path.exists() else {}
     result = RestoreResult()
-    root_fd = open_dir(header.root)
     try:
-        if os.fstat(root_fd).st_dev != header.root_dev:
-            raise ArchiveFailedError(f"{display(header.root)} is on another file system now")
+        # The home may have been made anew since the plan: any directory there will do, on
+        # the storage file system.
+        root_fd = open_planned_root(header.root, None)
+    except UnsafePathError as exc:
+        raise ArchiveFailedError(f"{display(header.root)} is {exc.strerror}") from None
+    try:
         dirs = {e.path: e for e in read_entries(manifest) if e.action == RMDIR}
         tree = _Tree(root_fd, header, dirs)
         try:

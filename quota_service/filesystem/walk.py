@@ -107,6 +107,34 @@ def open_dir(path: bytes | str, dir_fd: int | None = None) -> int:
     return os.open(path, DIR_FLAGS, dir_fd=dir_fd)
 
 
+def open_planned_root(path: bytes, planned_ino: int | None) -> int:
+    """Open a manifest's root in this process: the planned inode, on its parent's file system.
+
+    `planned_ino` None accepts another directory at that path (a restore into a home made anew).
+    Device numbers are not compared with the plan's. On EFS (NFS) each node's kernel numbers a
+    mount when it makes it, so the plan job, the execute job and the quota pod that restores can
+    see one directory under different ``st_dev``; the inode (the server's file id) is the same.
+    The root must sit on the file system and mount of the folder that holds it (the storage
+    root), so a different file system mounted at the root's path is refused.
+    Raises ``UnsafePathError`` (and ``OSError`` when it cannot be opened).
+    """
+    parent = open_dir(os.path.dirname(path) or b".")
+    try:
+        fd = open_dir(path)
+        try:
+            st, parent_st = os.fstat(fd), os.fstat(parent)
+            if planned_ino is not None and st.st_ino != planned_ino:
+                raise UnsafePathError(errno.EXDEV, "not the directory that was planned")
+            if st.st_dev != parent_st.st_dev or mount_id(fd) != mount_id(parent):
+                raise UnsafePathError(errno.EXDEV, "on another file system or mount now")
+        except BaseException:
+            os.close(fd)
+            raise
+    finally:
+        os.close(parent)
+    return fd
+
+
 def open_subdir(
     parent_fd: int,
     name: str | bytes,

@@ -36,7 +36,15 @@ from ..filesystem import manifest as mf
 from ..filesystem.archive import S3Archiver, restore
 from ..filesystem.executor import ExecResult, ExecutorError, execute, execute_many
 from ..filesystem.journal import FileJournal
-from ..filesystem.notify import PurgeSummary, SmtpSender, due_lead, may_act, render
+from ..filesystem.notify import (
+    InvalidRecipientError,
+    PurgeSummary,
+    SmtpSender,
+    due_lead,
+    may_act,
+    recipient_for,
+    render,
+)
 from ..filesystem.planner import UserFacts, decide, plan_root, root_header
 from ..schema import Allocation, StorageUsageSnapshot, User
 from ..schema.notice_delivery import NoticeDelivery
@@ -358,12 +366,12 @@ class PurgeService:
                 subject, body = render(summary, lead)
                 delivered = True
                 if self.sender is not None and self.config.smtp.host:
-                    to = user.email or self.config.smtp.recipient_template.format(
-                        username=user.username
-                    )
                     try:
+                        to = recipient_for(
+                            user.email, user.username, self.config.smtp.recipient_template
+                        )
                         msg_id = self.sender.send(to, subject, body)
-                    except OSError as exc:  # smtplib errors are OSErrors
+                    except (OSError, InvalidRecipientError) as exc:  # smtplib's are OSErrors
                         delivered = False
                         report.errors.append(f"{user.username}: e-mail failed: {exc}")
                     else:

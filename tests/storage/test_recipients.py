@@ -128,4 +128,4 @@ def test_the_notify_job_never_mails_a_recipient_hidden_in_a_username(
     assert envelopes == ["bob@uni.test"]  # bob's notice still goes out
     assert not any("evil" in e for e in envelopes)
     assert len(report.errors) == 1 and report.errors[0].startswith(f"{INJECTED}: e-mail failed")
-    assert "refused e-mail recipient" in report.errors[0]
+    assert "cannot be put into smtp.recipient_template" in report.errors[0]
