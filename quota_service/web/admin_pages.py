@@ -1,12 +1,18 @@
-"""The admin console: decide requests, grant/extend/revoke, find people, usage and the audit log."""
+"""The admin console: decide requests, grant/extend/revoke, find people, usage and the audit log.
+
+Every change made by a browser signed in with the session cookie is confirmed on a page of its
+own first (web/confirm.py says why); token-authenticated clients act at once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..auth import Identity, require_admin
 from ..errors import QuotaError
@@ -21,7 +27,7 @@ from ..models.v1 import (
     StorableText,
 )
 from ..schema import RequestStatus
-from . import charts
+from . import charts, confirm
 from .pages import factory_of, overview_context
 from .render import PageRoute, base_path, clean, field_errors, flash, form_data, page_identity
 from .render import render as render_page
@@ -107,25 +113,79 @@ def console(
     return render_page(request, "admin.html", console_context(request, q, before_id))
 
 
-async def _admin_change(
-    request: Request, form_id: str, fields: tuple[str, ...], act: Any
-) -> Response:
-    """Validate and apply an admin form; on refusal re-render the page it came from."""
-    data = await form_data(request)
+@dataclass(frozen=True)
+class AdminAction:
+    """One state-changing form of the console: its fields, its model, what it does."""
+
+    name: str
+    title: str
+    model: type[BaseModel]
+    fields: tuple[str, ...]
+    run: Callable[[Request, Identity, int | None, Any], str]
+
+    def form_id(self, target: int | None) -> str:
+        return self.name if target is None else f"{self.name}-{target}"
+
+
+def _approve(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
+    with factory_of(request).unit_of_work() as svc:
+        svc.requests.approve(viewer.actor, _id(target), body)
+    return f"Request #{target} approved."
+
+
+def _deny(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
+    with factory_of(request).unit_of_work() as svc:
+        svc.requests.deny(viewer.actor, _id(target), body.note)
+    return f"Request #{target} denied."
+
+
+def _grant(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
+    with factory_of(request).unit_of_work() as svc:
+        view = svc.allocations.grant(viewer.actor, body)
+    return f"Granted {view.label} (#{view.id})."
+
+
+def _extend(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
+    with factory_of(request).unit_of_work() as svc:
+        view = svc.allocations.extend(viewer.actor, _id(target), body)
+    return f"Extended {view.label} to {view.ends_at:%Y-%m-%d}." if view.ends_at else "Extended."
+
+
+def _revoke(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
+    with factory_of(request).unit_of_work() as svc:
+        view = svc.allocations.revoke(viewer.actor, _id(target), body.reason)
+    return f"Revoked {view.label}."
+
+
+def _id(target: int | None) -> int:
+    assert target is not None
+    return target
+
+
+ACTIONS = {
+    a.name: a
+    for a in (
+        AdminAction("approve", "Approve request", ApproveIn, APPROVE_FIELDS, _approve),
+        AdminAction("deny", "Deny request", DenyIn, ("note",), _deny),
+        AdminAction("grant", "Grant an allocation", GrantIn, GRANT_FIELDS, _grant),
+        AdminAction(
+            "extend", "Extend allocation", ExtendIn, ("days", "cpu_hours", "reason"), _extend
+        ),
+        AdminAction("revoke", "Revoke allocation", RevokeIn, ("reason",), _revoke),
+    )
+}
+
+
+def _back(request: Request, data: dict[str, str]) -> str:
     back = data.get("back", "")
-    target = back if back.startswith(base_path(request)) and not back.startswith("//") else ""
-    try:
-        message = act(clean(data, fields))
-    except ValidationError as exc:
-        errors, status = field_errors(exc), 422
-    except QuotaError as exc:
-        if exc.status_code in (401, 403):
-            raise
-        errors, status = {"__form__": exc.detail}, exc.status_code
-    else:
-        flash(request, message)
-        return RedirectResponse(target or base_path(request) + "admin", status_code=303)
-    user_page = target.removeprefix(base_path(request) + "users/") if target else ""
+    return back if back.startswith(base_path(request)) and not back.startswith("//") else ""
+
+
+def _refused(
+    request: Request, back: str, form_id: str, data: dict[str, str], errors: Any, status: int
+) -> Response:
+    """Re-render the page the form came from, with the errors next to the form."""
+    user_page = back.removeprefix(base_path(request) + "users/") if back else ""
     if user_page and "/" not in user_page:
         ctx = user_context(request, user_page)
         template = "overview.html"
@@ -136,61 +196,95 @@ async def _admin_change(
     return render_page(request, template, ctx, status_code=status)
 
 
+def _apply(
+    request: Request,
+    viewer: Identity,
+    action: AdminAction,
+    target: int | None,
+    fields: dict[str, str],
+    back: str,
+) -> Response:
+    try:
+        body = action.model.model_validate(fields)
+        message = action.run(request, viewer, target, body)
+    except ValidationError as exc:
+        return _refused(request, back, action.form_id(target), fields, field_errors(exc), 422)
+    except QuotaError as exc:
+        if exc.status_code in (401, 403):
+            raise
+        errors = {"__form__": exc.detail}
+        return _refused(request, back, action.form_id(target), fields, errors, exc.status_code)
+    flash(request, message)
+    return RedirectResponse(back or base_path(request) + "admin", status_code=303)
+
+
+async def _admin_change(
+    request: Request, viewer: Identity, action: AdminAction, target: int | None
+) -> Response:
+    """Validate an admin form; a session-signed browser confirms it on a page of its own."""
+    data = await form_data(request)
+    back = _back(request, data)
+    fields = clean(data, action.fields)
+    if not confirm.by_session(request):
+        return _apply(request, viewer, action, target, fields, back)
+    try:
+        action.model.model_validate(fields)
+    except ValidationError as exc:
+        return _refused(request, back, action.form_id(target), data, field_errors(exc), 422)
+    confirm.require_top_navigation(request)
+    nonce = confirm.issue(request, confirm.digest(action.name, target, fields, back))
+    context = {
+        "action": action,
+        "target": target,
+        "fields": fields,
+        "back": back,
+        "nonce": nonce,
+        "minutes": confirm.TTL_SECONDS // 60,
+    }
+    return render_page(request, "admin_confirm.html", context)
+
+
+@router.post("/admin/confirm", response_class=HTMLResponse)
+async def confirm_change(request: Request, viewer: Admin) -> Response:
+    """The click on a confirmation page: the one change it showed, once, while fresh."""
+    data = await form_data(request)
+    action = ACTIONS.get(data.get("action", ""))
+    raw_target = data.get("target", "")
+    if action is None or not (raw_target == "" or raw_target.isdigit()):
+        raise confirm.ConfirmationRefused("unknown change; start again from the console")
+    target = int(raw_target) if raw_target else None
+    fields = {k[len("field:") :]: v for k, v in data.items() if k.startswith("field:")}
+    back = _back(request, data)
+    confirm.require_click(request)
+    confirm.consume(
+        request, data.get("confirmation", ""), confirm.digest(action.name, target, fields, back)
+    )
+    return _apply(request, viewer, action, target, fields, back)
+
+
 @router.post("/admin/requests/{request_id}/approve", response_class=HTMLResponse)
 async def approve(request: Request, request_id: Id, viewer: Admin) -> Response:
-    def act(data: dict[str, str]) -> str:
-        body = ApproveIn.model_validate(data)
-        with factory_of(request).unit_of_work() as svc:
-            svc.requests.approve(viewer.actor, request_id, body)
-        return f"Request #{request_id} approved."
-
-    return await _admin_change(request, f"approve-{request_id}", APPROVE_FIELDS, act)
+    return await _admin_change(request, viewer, ACTIONS["approve"], request_id)
 
 
 @router.post("/admin/requests/{request_id}/deny", response_class=HTMLResponse)
 async def deny(request: Request, request_id: Id, viewer: Admin) -> Response:
-    def act(data: dict[str, str]) -> str:
-        body = DenyIn.model_validate(data)
-        with factory_of(request).unit_of_work() as svc:
-            svc.requests.deny(viewer.actor, request_id, body.note)
-        return f"Request #{request_id} denied."
-
-    return await _admin_change(request, f"deny-{request_id}", ("note",), act)
+    return await _admin_change(request, viewer, ACTIONS["deny"], request_id)
 
 
 @router.post("/admin/allocations", response_class=HTMLResponse)
 async def grant(request: Request, viewer: Admin) -> Response:
-    def act(data: dict[str, str]) -> str:
-        body = GrantIn.model_validate(data)
-        with factory_of(request).unit_of_work() as svc:
-            view = svc.allocations.grant(viewer.actor, body)
-        return f"Granted {view.label} (#{view.id})."
-
-    return await _admin_change(request, "grant", GRANT_FIELDS, act)
+    return await _admin_change(request, viewer, ACTIONS["grant"], None)
 
 
 @router.post("/admin/allocations/{allocation_id}/extend", response_class=HTMLResponse)
 async def extend(request: Request, allocation_id: Id, viewer: Admin) -> Response:
-    def act(data: dict[str, str]) -> str:
-        body = ExtendIn.model_validate(data)
-        with factory_of(request).unit_of_work() as svc:
-            view = svc.allocations.extend(viewer.actor, allocation_id, body)
-        return f"Extended {view.label} to {view.ends_at:%Y-%m-%d}." if view.ends_at else "Extended."
-
-    return await _admin_change(
-        request, f"extend-{allocation_id}", ("days", "cpu_hours", "reason"), act
-    )
+    return await _admin_change(request, viewer, ACTIONS["extend"], allocation_id)
 
 
 @router.post("/admin/allocations/{allocation_id}/revoke", response_class=HTMLResponse)
 async def revoke(request: Request, allocation_id: Id, viewer: Admin) -> Response:
-    def act(data: dict[str, str]) -> str:
-        body = RevokeIn.model_validate(data)
-        with factory_of(request).unit_of_work() as svc:
-            view = svc.allocations.revoke(viewer.actor, allocation_id, body.reason)
-        return f"Revoked {view.label}."
-
-    return await _admin_change(request, f"revoke-{allocation_id}", ("reason",), act)
+    return await _admin_change(request, viewer, ACTIONS["revoke"], allocation_id)
 
 
 def user_context(request: Request, username: str) -> dict[str, Any]:

@@ -104,15 +104,28 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
+# Every page response, redirects and errors included. No page is ever framed: user servers can
+# share this origin (no subdomain_host), and a frame is how their scripts would click for a
+# person (frame-ancestors for current browsers, X-Frame-Options for the rest). COOP keeps
+# a popup's opener from scripting these pages unless it chose the same policy.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'"
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
     ),
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+
+def secure(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        if name not in response.headers:
+            response.headers[name] = value
+    return response
 
 
 def flash(request: Request, message: str) -> None:
@@ -152,6 +165,9 @@ class PageRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            return secure(await guarded(request))
+
+        async def guarded(request: Request) -> Response:
             try:
                 return await original(request)
             except LoginRequired as exc:
