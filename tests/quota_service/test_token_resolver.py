@@ -82,3 +82,17 @@ async def test_a_bad_token_is_refused_and_not_cached(stack: QuotaStack) -> None:
     finally:
         await resolver.aclose()
     assert len(asked) == 2
+
+
+async def test_a_forgotten_token_is_asked_about_again(stack: QuotaStack) -> None:
+    """Sign-out drops the cached identity: the next use asks the hub, which has revoked it."""
+    resolver, asked = counting_resolver(stack, cache_seconds=300)
+    try:
+        await resolver.resolve(stack.hook_token)
+        await resolver.resolve(stack.hook_token)
+        assert len(asked) == 1
+        resolver.forget(stack.hook_token)
+        await resolver.resolve(stack.hook_token)
+    finally:
+        await resolver.aclose()
+    assert len(asked) == 2
