@@ -28,8 +28,8 @@ JUSTIFICATION = "Microlensing light curves from the Galactic Bulge survey; large
 ANON, USER, OTHER, LEAD, MEMBER = "anonymous", "user", "other-user", "lead", "member"
 HUB_ADMIN, QUOTA_ADMIN, HOOK, JOBS = "hub-admin-flag-only", "quota-admin", "hook", "jobs"
 OTHER_SERVICE, NARROW = "other-service", "narrow-admin-token"
-CALLERS = (ANON, USER, OTHER, LEAD, MEMBER, HUB_ADMIN, QUOTA_ADMIN, HOOK, JOBS, OTHER_SERVICE)
-CALLERS += (NARROW,)
+CALLERS: tuple[str, ...] = (ANON, USER, OTHER, LEAD, MEMBER, HUB_ADMIN, QUOTA_ADMIN, HOOK, JOBS)
+CALLERS += (OTHER_SERVICE, NARROW)
 PEOPLE = (USER, OTHER, LEAD, MEMBER, HUB_ADMIN, QUOTA_ADMIN)
 # Nobody without a token for this service gets further than these.
 OUTSIDERS = {ANON: 401, OTHER_SERVICE: 403, NARROW: 403}
@@ -147,7 +147,7 @@ class World:
             ANON: None,
             HOOK: stack.hook_token,
             JOBS: stack.jobs_token,
-            OTHER_SERVICE: getattr(stack, "other_service_token"),  # noqa: B009
+            OTHER_SERVICE: str(getattr(stack, "other_service_token")),  # noqa: B009
         }
         if caller in fixed:
             return fixed[caller]
