@@ -100,7 +100,7 @@ def test_admin_rights_come_only_from_the_providers_admin_claim(stack: NexusStack
     assert user["admin"] is False
     assert set(user["groups"]) == {"myst-users"}
 
-    roles = {ADMIN_CLAIM: ["nexus-admins", "unrelated"]}
+    roles: dict[str, object] = {ADMIN_CLAIM: ["nexus-admins", "unrelated"]}
     stack.provider.set_user(
         OidcUser(opal_sub, username=opal, groups=["myst-users"], extra_claims=roles)
     )
