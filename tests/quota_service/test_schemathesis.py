@@ -15,15 +15,18 @@ from tests.support.quota_tokens import quota_admin_token
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-# Admins reach every endpoint (hub ones too); a person exercises the 401/403 paths.
-@pytest.mark.parametrize("caller", ["admin", "person"])
-def test_no_server_errors(stack: QuotaStack, caller: str) -> None:
+# Admins reach every endpoint (hub ones too); a person exercises the 401/403 paths. "all"
+# mixes valid and invalid data; "negative" sends only what the schema rules out (issue 15).
+@pytest.mark.parametrize(
+    ("caller", "mode"), [("admin", "all"), ("person", "all"), ("admin", "negative")]
+)
+def test_no_server_errors(stack: QuotaStack, caller: str, mode: str) -> None:
     token = {
         "admin": lambda: quota_admin_token(stack, "fuzz-admin"),
         "person": lambda: stack.user_token("fuzz-person"),
     }[caller]()
     backend = getattr(stack, "backend", "db")
-    report = Path(TEST_OUTPUT) / "schemathesis" / f"{backend}-{caller}"
+    report = Path(TEST_OUTPUT) / "schemathesis" / f"{backend}-{caller}-{mode}"
     report.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
@@ -32,6 +35,8 @@ def test_no_server_errors(stack: QuotaStack, caller: str) -> None:
             f"{stack.api_url}openapi.json",
             "--checks",
             "not_a_server_error",
+            "--mode",
+            mode,
             "--header",
             f"Authorization: token {token}",
             "--max-examples",
