@@ -82,4 +82,4 @@ def test_eks_settings_carry_the_operators_archive_and_smtp(
     assert settings.archive.bucket == "roman-nexus-home-archive"
     assert settings.smtp.host == "email-smtp.us-east-1.amazonaws.com"
     assert settings.smtp.starttls is True
-    assert settings.public_url == "https://nexus.roman.example.org"
+    assert settings.public_url == "https://quota--service.nexus.roman.example.org"

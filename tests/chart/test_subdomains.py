@@ -6,11 +6,15 @@ hub's host and the wildcard (with a certificate for both), naming the key to fix
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import helm_python
 import pytest
+from jupyterhub.utils import subdomain_hook_idna
 
+from quota_service.config import Settings
+from quota_service.web.oauth import OAuthConfig
 from tests.chart.chartlib import Obj, by_kind, ci_values, merged_values, render
 
 pytestmark = pytest.mark.chart
@@ -110,3 +114,41 @@ def test_without_subdomain_host_the_wildcard_is_not_required() -> None:
     del values["jupyterhub"]["hub"]["config"]
     values["jupyterhub"]["ingress"]["hosts"] = [HOST]
     assert "nexus-quota" in by_kind(render(values), "Deployment")
+
+
+def test_the_quota_service_signs_in_on_its_own_host() -> None:
+    # JupyterHub's own subdomain hook names the service's host, and the hub registers the
+    # service's OAuth callback there; the Deployment must send exactly that callback.
+    service_host = subdomain_hook_idna("quota", HOST, "service")
+    objects = render(_eks(), own_only=False)
+    (container,) = by_kind(objects, "Deployment")["nexus-quota"]["spec"]["template"]["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["JUPYTERHUB_OAUTH_CALLBACK_URL"] == (
+        f"https://{service_host}/services/quota/oauth_callback"
+    )
+    assert env["JUPYTERHUB_HOST"] == f"https://{HOST}"
+    assert env["JUPYTERHUB_BASE_URL"] == "/"
+    config = OAuthConfig.from_settings(Settings(), env)
+    assert config.authorize_url == f"https://{HOST}/hub/api/oauth2/authorize"
+    assert config.redirect_uri == env["JUPYTERHUB_OAUTH_CALLBACK_URL"]
+    nexus = merged_values(_eks())["jupyterhub"]["custom"]["nexus"]
+    assert nexus["quota_public_path"] == f"https://{service_host}/services/quota/"
+
+
+@pytest.mark.parametrize(
+    ("key", "change"),
+    [
+        ("quota.config.public_url", lambda v: v["quota"]["config"].update(public_url="")),
+        (
+            "jupyterhub.custom.nexus.quota_public_path",
+            lambda v: v["jupyterhub"]["custom"]["nexus"].pop("quota_public_path"),
+        ),
+    ],
+)
+def test_the_quota_service_origin_must_be_named(key: str, change: Callable[[Obj], None]) -> None:
+    values = _eks()
+    change(values)
+    with pytest.raises(helm_python.HelmError, match=re.escape(key)):
+        render(values, own_only=False)

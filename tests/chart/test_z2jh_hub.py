@@ -30,6 +30,7 @@ from tests.chart.hubpod import HubPod
 from tests.hub_config.test_kube_manifests import DUMMY_KUBECONFIG
 from tests.support.oidc import OidcProvider, oidc_provider
 from tests.support.quota import QuotaStack
+from tests.support.quota_tokens import quota_admin_token
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 # One loop for the module: the hook keeps one httpx client, as it does in the hub.
@@ -102,7 +103,7 @@ def hook_of(c: Config) -> QuotaSpawnHook:
 
 def grant(quota: QuotaStack, username: str, tier: str) -> int | None:
     """Give `username` an allocation of `tier` (Entry needs none); returns its id."""
-    admin = quota.api(quota.user_token("z2jh-admin", admin=True))
+    admin = quota.api(quota_admin_token(quota, "z2jh-admin"))
     quota.user_token(username)
     if tier == "entry":
         return None

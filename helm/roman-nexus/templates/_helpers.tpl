@@ -31,6 +31,15 @@ http://{{ include "nexus.quota.name" . }}:{{ include "nexus.quota.port" . }}
 {{- define "nexus.quota.port" -}}10101{{- end -}}
 {{- define "nexus.quota.basePath" -}}/services/quota/{{- end -}}
 
+{{- /*
+With JupyterHub's subdomain_host every service has its own host, quota--service.<hub host>
+(JupyterHub's default "idna" subdomain hook); "" without it.
+*/ -}}
+{{- define "nexus.quota.origin" -}}
+{{- $subdomain := dig "hub" "config" "JupyterHub" "subdomain_host" "" .Values.jupyterhub | default "" | toString -}}
+{{- if $subdomain -}}https://quota--service.{{ trimPrefix "https://" $subdomain }}{{- end -}}
+{{- end -}}
+
 {{- /* Where jobs mount EFS. */ -}}
 {{- define "nexus.mount.homes" -}}/srv/nexus/homes{{- end -}}
 {{- define "nexus.mount.scratch" -}}/srv/nexus/scratch{{- end -}}
