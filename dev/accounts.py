@@ -10,6 +10,9 @@ from typing import Any
 
 ALLOWED_GROUPS = ("myst-users",)
 ADMIN_GROUPS = ("nexus-admins",)
+# The claim that carries admin roles; only the identity provider's administrators set it, so a
+# `groups` entry of the same name makes nobody an admin (docs/security-hub.md).
+ADMIN_CLAIM = "nexus_roles"
 CONSORTIUM = "roman-sims"
 
 
@@ -28,6 +31,7 @@ class Account:
             "email": f"{self.username}@example.org",
             "name": self.username.title(),
             "groups": list(self.groups),
+            ADMIN_CLAIM: [g for g in self.groups if g in ADMIN_GROUPS],
         }
 
 

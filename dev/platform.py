@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import irsa
-from .accounts import ACCOUNTS, ADMIN_GROUPS, ALLOWED_GROUPS, QuotaCli, SeedError, seed
+from .accounts import ACCOUNTS, ADMIN_CLAIM, ADMIN_GROUPS, ALLOWED_GROUPS, QuotaCli, SeedError, seed
 from .procs import Child, StartupError, port_in_use, who_listens
 from .settings import PORTS, REPO_ROOT, DevSettings, Ports
 
@@ -303,6 +303,7 @@ class Platform:
             "NEXUS_OIDC_CLIENT_SECRET": tokens["oidc_client_secret"],
             "NEXUS_ALLOWED_GROUPS": ",".join(ALLOWED_GROUPS),
             "NEXUS_ADMIN_GROUPS": ",".join(ADMIN_GROUPS),
+            "NEXUS_OIDC_ADMIN_CLAIM": ADMIN_CLAIM,
             "NEXUS_QUOTA_URL": s.quota_url,
             "NEXUS_QUOTA_SERVICE_TOKEN": tokens["quota_service_token"],
             "NEXUS_QUOTA_HOOK_TOKEN": tokens["quota_hook_token"],

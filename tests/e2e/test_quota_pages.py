@@ -181,6 +181,9 @@ def test_upgrade_3_the_admin_approves_it_in_the_console(
     article.scroll_into_view_if_needed()
     ada.doc_shot("e2e-upgrade-4-admin-console")
     article.get_by_role("button", name="Approve").click()
+    # A change made through the browser session is confirmed on its own page (issue 15 item 3).
+    expect(page.locator("h1")).to_contain_text("Confirm: ")
+    page.get_by_role("button", name=re.compile(r"^Confirm: ")).click()
     page.wait_for_url(f"{ada.quota_url}admin")
     expect(page.locator(".flash")).to_have_text(f"Request #{request_id} approved.")
     expect(page.locator(f'article.request[data-request="{request_id}"]')).to_have_count(0)

@@ -208,6 +208,7 @@ def start_stack(
         "NEXUS_OIDC_CLIENT_SECRET": secrets.token_hex(16),
         "NEXUS_ALLOWED_GROUPS": "myst-users",
         "NEXUS_ADMIN_GROUPS": "nexus-admins",
+        "NEXUS_OIDC_ADMIN_CLAIM": "nexus_roles",
         "NEXUS_QUOTA_URL": quota_url,
         "NEXUS_QUOTA_FAIL_MODE": fail_mode,
         "NEXUS_QUOTA_SERVICE_TOKEN": tokens["quota"],

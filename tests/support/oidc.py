@@ -51,7 +51,10 @@ class OidcUser:
 # allowed groups.
 ENTRY_USER = OidcUser("ellen", groups=["myst-users"])
 RESEARCH_USER = OidcUser("rosa", groups=["myst-users", "roman-research"])
-ADMIN_USER = OidcUser("ada", groups=["myst-users", "nexus-admins"])
+# Admin rights come from a claim only the provider's administrators set (NEXUS_OIDC_ADMIN_CLAIM).
+ADMIN_USER = OidcUser(
+    "ada", groups=["myst-users", "nexus-admins"], extra_claims={"nexus_roles": ["nexus-admins"]}
+)
 OUTSIDER = OidcUser("oscar", groups=["other-project"])
 DEFAULT_USERS = (ENTRY_USER, RESEARCH_USER, ADMIN_USER, OUTSIDER)
 

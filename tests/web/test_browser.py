@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.support.browser import launch
+from tests.support.quota_tokens import quota_admin_token
 
 from .browser import screenshot, sign_in
 from .stack import WebStack
@@ -67,7 +68,7 @@ def test_sign_in_through_the_hub_and_file_a_request(web_stack: WebStack, browser
 
 
 def test_admin_console_and_403_for_others(web_stack: WebStack, browser: Browser) -> None:
-    web_stack.user_token("operator", admin=True)
+    quota_admin_token(web_stack, "operator")
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     sign_in(page, web_stack.public_pages_url, "operator")
@@ -89,7 +90,7 @@ def test_admin_console_and_403_for_others(web_stack: WebStack, browser: Browser)
 def test_lead_page(web_stack: WebStack, browser: Browser) -> None:
     web_stack.user_token("lena")
     web_stack.user_token("mo")
-    with web_stack.api(web_stack.user_token("root", admin=True)) as api:
+    with web_stack.api(quota_admin_token(web_stack, "root")) as api:
         created = api.post(
             "admin/consortia",
             json={
