@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models.v1 import AllocationView, ExtendIn, GrantIn
 from ..schema import USABLE_STATUSES, Allocation, AllocationKind, AllocationStatus, User
+from . import ledger
 from .audit import AuditService
 from .base import ServiceContext
 from .notices import NoticeService
@@ -82,6 +83,8 @@ class AllocationService:
         alloc = self.get(allocation_id)
         if alloc.status == AllocationStatus.revoked:
             raise Conflict(f"{alloc.label} was revoked; grant a new one", code="revoked")
+        if alloc.kind == AllocationKind.sub:
+            self._require_pool_usable(alloc)
         if alloc.ends_at is None and data.cpu_hours is None:
             raise InvalidInput(
                 f"{alloc.label} has no end date; give cpu_hours to add budget instead",
@@ -92,8 +95,6 @@ class AllocationService:
         if alloc.ends_at is not None:
             alloc.ends_at = max(alloc.ends_at, now) + timedelta(days=data.days)
         if data.cpu_hours is not None:
-            from . import ledger
-
             alloc.cpu_hours_budget = ledger.budget(self.ctx.policy, alloc) + data.cpu_hours
         if alloc.status == AllocationStatus.expired:
             alloc.status = AllocationStatus.active
@@ -119,28 +120,43 @@ class AllocationService:
 
     def revoke(self, actor: str, allocation_id: int, reason: str) -> AllocationView:
         alloc = self.get(allocation_id)
+        family: list[Allocation] = []
+        if alloc.kind == AllocationKind.pool:
+            # Pool first, then its sub-allocations, in id order like every locker: a member
+            # added at the same time either waits and sees the revoked pool, or is seen here.
+            family = list(
+                self.ctx.session.scalars(
+                    select(Allocation)
+                    .where((Allocation.id == alloc.id) | (Allocation.parent_id == alloc.id))
+                    .order_by(Allocation.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            )
         if alloc.status == AllocationStatus.revoked:
             raise Conflict(f"{alloc.label} is already revoked", code="already_revoked")
         if alloc.kind == AllocationKind.personal and alloc.tier == "entry":
             raise Conflict("Entry allocations are everyone's baseline and are not revoked")
+        now = self.ctx.now()
+        # Members removed earlier were told then; the rest lose their share with the pool.
+        subs = [s for s in family if s.id != alloc.id and s.status != AllocationStatus.revoked]
+        for sub in subs:
+            sub.status = AllocationStatus.revoked
+            sub.updated_at = now
+        affected: list[Allocation] = [alloc, *subs]
         before = allocation_snapshot(alloc)
         alloc.status = AllocationStatus.revoked
-        alloc.updated_at = self.ctx.now()
-        affected: list[Allocation] = [alloc]
-        if alloc.kind == AllocationKind.pool:
-            subs = self.ctx.session.scalars(
-                select(Allocation).where(Allocation.parent_id == alloc.id)
-            ).all()
-            for sub in subs:
-                sub.status = AllocationStatus.revoked
-            affected.extend(subs)
+        alloc.updated_at = now
+        after = allocation_snapshot(alloc)
+        if len(affected) > 1:
+            after["revoked_sub_allocations"] = [a.id for a in affected[1:]]
         self.audit.record(
             actor=actor,
             action="allocation.revoke",
             target_type="allocation",
             target_id=alloc.id,
             before=before,
-            after=allocation_snapshot(alloc),
+            after=after,
             reason=reason,
         )
         for a in affected:
@@ -150,6 +166,18 @@ class AllocationService:
                     self.users.ensure_entry_fallback(owner)
                     self.notices.post(owner, "allocation", f"{a.label} was revoked: {reason}")
         return allocation_view(self.ctx, alloc)
+
+    def _require_pool_usable(self, sub: Allocation) -> None:
+        """A sub-allocation lives within its pool: extend the pool, not a share of a dead one."""
+        pool = self.ctx.session.get(Allocation, sub.parent_id) if sub.parent_id else None
+        now = self.ctx.now()
+        if pool is None or not ledger.is_usable(pool, now):
+            status = ledger.effective_status(pool, now).value if pool else "gone"
+            raise Conflict(
+                f"the consortium pool of {sub.label} is {status}; extend or re-grant the pool "
+                "instead (its members' sub-allocations follow it)",
+                code="pool_inactive",
+            )
 
     def expire(self, actor: str = "job:expire") -> ExpiryReport:
         """End allocations past their end date and warn people ahead of time."""

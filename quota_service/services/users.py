@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, bindparam, or_, select, union_all
@@ -173,8 +173,21 @@ class UserService:
     def usable_allocations(
         self, user: User, mine: list[Allocation] | None = None
     ) -> list[Allocation]:
+        """Allocations that may be charged now: usable themselves and, for a consortium
+        sub-allocation, through a usable pool (not revoked, expired or not yet started)."""
         now = self.ctx.now()
-        return [a for a in (mine or self.allocations(user)) if ledger.is_usable(a, now)]
+        return [
+            a
+            for a in (mine or self.allocations(user))
+            if ledger.is_usable(a, now) and self._pool_usable(a, now)
+        ]
+
+    def _pool_usable(self, allocation: Allocation, now: datetime) -> bool:
+        if allocation.parent_id is None:
+            return True
+        # Usually already in the session (lock_allocations loads pools): no query.
+        pool = self.ctx.session.get(Allocation, allocation.parent_id)
+        return pool is not None and ledger.is_usable(pool, now)
 
     def tier(self, user: User) -> str:
         usable = self.usable_allocations(user)
