@@ -29,9 +29,12 @@ from . import __version__, db, web
 from .auth import HubTokenResolver
 from .config import Settings, load_settings
 from .db import ensure_current
+from .edge import EdgeMiddleware
 from .errors import DATABASE_UNAVAILABLE, QuotaError
 from .factory import Factory
 from .handlers import admin, consortia, hub, me, ops
+from .handlers.deps import AnyCallerDep
+from .limits import RateLimited
 from .metrics import ERRORS, REQUEST_LATENCY, StorageCollector
 from .services.reports import StorageSummary
 
@@ -54,7 +57,10 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QuotaError)
     async def _quota_error(request: Request, exc: QuotaError) -> JSONResponse:
-        return _error(exc.status_code, exc.detail, exc.code)
+        response = _error(exc.status_code, exc.detail, exc.code)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -137,6 +143,7 @@ def create_app(
     resolver = resolver or HubTokenResolver(
         settings.hub_api_url,
         cache_seconds=settings.token_cache_seconds,
+        negative_cache_seconds=settings.token_negative_cache_seconds,
         admin_groups=frozenset(settings.admin_groups),
     )
     prefix = "/" + settings.base_path.strip("/")
@@ -155,8 +162,10 @@ def create_app(
     app = FastAPI(
         title="Roman Research Nexus quota service",
         version=__version__,
-        openapi_url=f"{prefix}/api/v1/openapi.json",
-        docs_url=f"{prefix}/api/v1/docs",
+        # No docs UI (FastAPI's loads its scripts from a CDN, on the hub's origin); the
+        # OpenAPI document only for callers with a token for this service (below).
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -168,6 +177,11 @@ def create_app(
     api = APIRouter(prefix=f"{prefix}/api/v1")
     for module in (hub, me, admin, consortia, ops):
         api.include_router(module.router)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    async def openapi(caller: AnyCallerDep) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     app.include_router(api)
 
     # Storage gauges come from the database (what the scan CronJob stored), per scrape.
@@ -180,6 +194,11 @@ def create_app(
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(RequestTimingMiddleware)
+    # Body limits, authentication before bodies, rate limits, /metrics for the scraper only.
+    # Inside the session middleware (web.install adds it last, outermost): pages' tokens.
+    app.add_middleware(
+        EdgeMiddleware, settings=settings, resolver=resolver, page_error=web.error_page
+    )
 
     # Pages for people (web/): session middleware, static files, routes; after the API routes.
     web.install(app, settings)

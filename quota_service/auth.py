@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import httpx
 
@@ -88,6 +89,7 @@ class HubTokenResolver:
         hub_api_url: str,
         *,
         cache_seconds: float = 30.0,
+        negative_cache_seconds: float = 60.0,
         max_entries: int = 10_000,
         client: httpx.AsyncClient | None = None,
         admin_groups: frozenset[str] = frozenset(),
@@ -101,6 +103,12 @@ class HubTokenResolver:
         self.admin_groups = admin_groups
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
         self._cache: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        # Tokens the hub refused, until when: a flood of bad tokens must not become a flood
+        # of hub round trips (bounded like the positive cache).
+        self.negative_cache_seconds = negative_cache_seconds
+        self._refused: OrderedDict[str, float] = OrderedDict()
+        # Tokens last seen carrying the hook's or the jobs' scope: never rate-limited.
+        self._hub_tokens: OrderedDict[str, None] = OrderedDict()
         self._lookups: dict[str, asyncio.Task[Identity]] = {}
 
     async def aclose(self) -> None:
@@ -108,9 +116,26 @@ class HubTokenResolver:
             task.cancel()
         await self._client.aclose()
 
-    async def resolve(self, token: str) -> Identity:
-        key = hashlib.sha256(token.encode()).hexdigest()
+    def needs_lookup(self, token: str) -> bool:
+        """Would `resolve` ask the hub (no live answer cached, good or bad)?"""
+        key = _key(token)
         now = self.clock()
+        hit = self._cache.get(key)
+        refused = self._refused.get(key)
+        return (hit is None or hit[0] <= now) and (refused is None or refused <= now)
+
+    def is_hub_token(self, token: str) -> bool:
+        """Did this token, when last resolved, carry the spawn hook's or the jobs' scope?"""
+        return _key(token) in self._hub_tokens
+
+    async def resolve(self, token: str) -> Identity:
+        key = _key(token)
+        now = self.clock()
+        refused = self._refused.get(key)
+        if refused is not None:
+            if refused > now:
+                raise NotAuthenticated(REFUSED_MESSAGE)
+            del self._refused[key]
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             if hit[0] - now < self.refresh_ahead_seconds and key not in self._lookups:
@@ -122,7 +147,7 @@ class HubTokenResolver:
 
     def forget(self, token: str) -> None:
         """Drop a token's cached identity (at sign-out: it must not be trusted any longer)."""
-        self._cache.pop(hashlib.sha256(token.encode()).hexdigest(), None)
+        self._cache.pop(_key(token), None)
 
     def _start_lookup(self, key: str, token: str) -> asyncio.Task[Identity]:
         task = asyncio.create_task(self._look_up(key, token))
@@ -141,7 +166,12 @@ class HubTokenResolver:
             ) from None
         if resp.status_code in (401, 403, 404):
             self._cache.pop(key, None)
-            raise NotAuthenticated("the API token is not valid (expired or revoked?)")
+            self._hub_tokens.pop(key, None)
+            if self.negative_cache_seconds > 0:
+                _remember(self._refused, key, self.clock() + self.negative_cache_seconds)
+                while len(self._refused) > self.max_entries:
+                    self._refused.popitem(last=False)
+            raise NotAuthenticated(REFUSED_MESSAGE)
         if resp.status_code != 200:
             raise UpstreamUnavailable(f"JupyterHub answered {resp.status_code} checking the token")
         model = resp.json()
@@ -157,7 +187,28 @@ class HubTokenResolver:
         self._cache.move_to_end(key)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
+        if identity.scopes & {SCOPE_SPAWN, SCOPE_JOBS}:
+            _remember(self._hub_tokens, key, None)
+            while len(self._hub_tokens) > 64:
+                self._hub_tokens.popitem(last=False)
+        else:
+            self._hub_tokens.pop(key, None)
         return identity
+
+
+REFUSED_MESSAGE = "the API token is not valid (expired or revoked?)"
+
+
+V = TypeVar("V")
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _remember(table: OrderedDict[str, V], key: str, value: V) -> None:
+    table[key] = value
+    table.move_to_end(key)
 
 
 def _log_refresh_failure(task: asyncio.Task[Identity]) -> None:

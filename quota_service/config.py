@@ -6,13 +6,14 @@ Unknown keys are errors, not silent defaults.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -47,6 +48,81 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = None
     # Recipient address template; {username} is replaced.
     recipient_template: str = "{username}@localhost"
+
+
+class RateSetting(BaseModel):
+    """A token bucket: `burst` requests at once, refilled at `per_minute`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: float = Field(gt=0, description="sustained requests per minute")
+    burst: int = Field(ge=1, description="requests allowed at once after a quiet spell")
+
+
+class EdgeLimits(BaseModel):
+    """Limits at the HTTP edge (quota_service/edge.py; docs/api.md "Limits"). Rate limits
+    are kept per process: with N processes (workers x replicas) a client may get up to N
+    times as much when its connections land on different ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="largest request body of the JSON API; larger ones get 413 unread",
+    )
+    form_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="largest page form body (urlencoded; multipart is refused with 415)",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="peers (IPs or CIDRs) whose X-Forwarded-For is believed: JupyterHub's "
+        "proxy and any ingress in front of it. The client is the right-most address not "
+        "in this list",
+    )
+    exempt_clients: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="clients (after X-Forwarded-For) never rate-limited: probes and tools "
+        "on the service's own host",
+    )
+    per_client: RateSetting = Field(
+        default_factory=lambda: RateSetting(per_minute=1200, burst=200),
+        description="every request, by client address",
+    )
+    per_identity: RateSetting = Field(
+        default_factory=lambda: RateSetting(per_minute=600, burst=120),
+        description="every authenticated request, by person or service; the hub's hook "
+        "and jobs tokens are exempt",
+    )
+    failed_tokens_per_client: RateSetting = Field(
+        default_factory=lambda: RateSetting(per_minute=10, burst=20),
+        description="tokens the hub refused, by client address; once spent, unknown tokens "
+        "from that client get 429 without asking the hub",
+    )
+    token_lookups: RateSetting = Field(
+        default_factory=lambda: RateSetting(per_minute=1200, burst=200),
+        description="look-ups of unknown tokens at the hub, all clients together",
+    )
+    max_tracked_clients: int = Field(
+        default=10_000, ge=100, description="buckets kept per limit (least recent dropped)"
+    )
+    requests_per_day: int = Field(
+        default=10,
+        ge=1,
+        description="upgrade/renewal requests one person may file in 24 hours (429 after)",
+    )
+
+    @field_validator("trusted_proxies", "exempt_clients")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
+        return value
 
 
 @dataclass(frozen=True)
@@ -113,6 +189,13 @@ class Settings(BaseSettings):
         description="how long a hub token's identity is trusted without asking the hub "
         "again: the bound on trusting a token revoked elsewhere",
     )
+    token_negative_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="how long a token the hub refused is refused again without asking it",
+    )
+    limits: EdgeLimits = Field(default_factory=EdgeLimits)
     bind_host: str = "127.0.0.1"
     bind_port: int = 10101
     workers: int = Field(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+from datetime import UTC, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ..limits import RateLimited
 from ..models.v1 import ApproveIn, RequestIn, RequestView
 from ..policy import TierName
 from ..schema import (
@@ -41,9 +43,16 @@ def allocation_snapshot(a: Allocation) -> dict[str, object]:
     }
 
 
+# Requests one person may file in any 24 hours (settings: limits.requests_per_day): each one
+# reaches the admins, and filing and withdrawing must not be a way to flood them.
+FILINGS_PER_DAY = 10
+FILING_WINDOW = timedelta(hours=24)
+
+
 class RequestService:
-    def __init__(self, ctx: ServiceContext) -> None:
+    def __init__(self, ctx: ServiceContext, *, filings_per_day: int = FILINGS_PER_DAY) -> None:
         self.ctx = ctx
+        self.filings_per_day = filings_per_day
         self.users = UserService(ctx)
         self.audit = AuditService(ctx)
 
@@ -79,6 +88,7 @@ class RequestService:
                 )
             if allocation.status == AllocationStatus.revoked:
                 raise Conflict(f"{allocation.label} was revoked", code="allocation_revoked")
+        self._check_filing_rate(user)
         pending = self.ctx.session.scalar(
             select(AllocationRequest).where(
                 AllocationRequest.user_id == user.id,
@@ -118,6 +128,29 @@ class RequestService:
         ):
             allocation.status = AllocationStatus.renewal_requested
         return request_view(req, user.username)
+
+    def _check_filing_rate(self, user: User) -> None:
+        since = self.ctx.now() - FILING_WINDOW
+        recent = list(
+            self.ctx.session.scalars(
+                select(AllocationRequest.created_at)
+                .where(AllocationRequest.user_id == user.id, AllocationRequest.created_at > since)
+                .order_by(AllocationRequest.created_at.desc())
+                .limit(self.filings_per_day)
+            )
+        )
+        if len(recent) < self.filings_per_day:
+            return
+        oldest = recent[-1]
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        wait = (oldest + FILING_WINDOW - self.ctx.now()).total_seconds()
+        raise RateLimited(
+            f"you filed {self.filings_per_day} requests in the last 24 hours, the most one "
+            f"person may; you can file again after {(oldest + FILING_WINDOW):%Y-%m-%d %H:%M} "
+            "UTC",
+            retry_after=max(1, math.ceil(wait)),
+            code="too_many_requests_filed",
+        )
 
     def list_for(self, username: str) -> list[RequestView]:
         user = self.users.ensure(username)

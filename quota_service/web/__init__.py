@@ -21,6 +21,8 @@ from ..config import Settings
 from . import admin_pages, pages
 from .oauth import OAuthConfig
 from .render import PageRoute, error_page
+
+__all__ = ["error_page", "install", "session_secret"]
 from .session import SignedSessionMiddleware, Signer
 
 log = logging.getLogger("quota_service.web")
