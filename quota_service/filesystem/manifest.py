@@ -351,13 +351,25 @@ class ManifestWriter:
         self.tmp = path.with_name(path.name + ".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = self.tmp.open("w", encoding="ascii")
-        self._fh.write(_dump(header.to_json()))
+        # The file's digest as written, for its database row (nobody can change it between
+        # writing and hashing).
+        self._sha = hashlib.sha256()
+        self._write(_dump(header.to_json()))
         self.header = header
         self.count = 0
         self.bytes = 0
 
+    def _write(self, text: str) -> None:
+        self._sha.update(text.encode("ascii"))
+        self._fh.write(text)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 (hex) of everything written so far: after `close()`, of the whole file."""
+        return self._sha.hexdigest()
+
     def add(self, entry: Entry) -> None:
-        self._fh.write(entry.to_line())
+        self._write(entry.to_line())
         self.count += 1
         if entry.kind == "file":
             self.bytes += entry.size
@@ -388,6 +400,29 @@ def write_manifest(path: Path, header: Header, entries: Iterable[Entry]) -> Path
         w.abort()
         raise
     return w.close()
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of the whole manifest file, as `ManifestWriter.digest` computes it."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def copy_hashed(src: Path, dest: Path) -> str:
+    """Copy `src` to a new private file `dest` and return the SHA-256 of exactly what was
+    copied: checks then read `dest`, which nobody else can change in between."""
+    sha = hashlib.sha256()
+    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with src.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                sha.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view) :]
+    finally:
+        os.close(out)
+    return sha.hexdigest()
 
 
 def read_header(path: Path) -> Header:

@@ -1,7 +1,8 @@
 """One user's manifest in a purge run: what it touches, why, when, and what became of it.
 
 The entries themselves live in the manifest file (JSON lines, paths as base64) at `path`;
-the row keeps the summary people and jobs query, and the state of the pipeline.
+the row keeps the summary people and jobs query, the state of the pipeline, and the file's
+digest: the file is acted on only while it is byte for byte the one planned.
 """
 
 from __future__ import annotations
@@ -60,4 +61,7 @@ class PurgeManifest(Base):
     restored_at: Mapped[datetime | None]
     archive_bucket: Mapped[str | None] = mapped_column(String(255))
     archive_prefix: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 (hex) of the whole manifest file as the plan wrote it; NULL for rows planned
+    # before 20261123_01 (docs/security-purge.md says how those are treated).
+    digest: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

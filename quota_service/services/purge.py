@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from ..schema import Allocation, StorageUsageSnapshot, User
 from ..schema.notice_delivery import NoticeDelivery
 from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
 from ..schema.purge_run import PurgeRun
+from . import manifest_guard as guard
 from .storage import StorageConfig
 
 if TYPE_CHECKING:
@@ -207,6 +209,8 @@ class PurgeService:
         report = StepReport("plan", dry_run=dry_run, run_id=run_id)
         todo: list[tuple[int, Any]] = []
         with self.factory.unit_of_work() as svc:
+            if not dry_run:
+                self._retire_unbound(svc, report)
             q = select(User).order_by(User.username)
             if users:
                 q = q.where(User.username.in_(users))
@@ -267,7 +271,9 @@ class PurgeService:
             }
             report.manifests.append(row)
             if stats.entries and not dry_run:
-                rows.append({**row, "user_id": user_id, "archive": archive})
+                rows.append(
+                    {**row, "user_id": user_id, "archive": archive, "digest": writer.digest}
+                )
         with self.factory.unit_of_work() as svc:
             if rows:
                 run = PurgeRun(
@@ -300,6 +306,7 @@ class PurgeService:
                             restored_at=None,
                             archive_bucket=self.config.archive.bucket if r["archive"] else None,
                             archive_prefix=self.config.archive.prefix if r["archive"] else None,
+                            digest=r["digest"],
                             result=None,
                         )
                     )
@@ -331,6 +338,8 @@ class PurgeService:
         now = self.factory.clock()
         report = StepReport("notify", dry_run=dry_run)
         with self.factory.unit_of_work() as svc:
+            if not dry_run:
+                self._retire_unbound(svc, report)
             session = svc.ctx.session
             pending = list(
                 session.scalars(
@@ -353,6 +362,12 @@ class PurgeService:
                 report.manifests.append(entry)
                 if dry_run:
                     continue
+                try:
+                    sample = self._sample(m)
+                except (guard.ManifestRefused, mf.ManifestError, OSError) as exc:
+                    # No notice names files from a file that is not the planned one.
+                    report.errors.append(f"{user.username} manifest {m.id}: {exc}; not notified")
+                    continue
                 summary = PurgeSummary(
                     user=user.username,
                     reason=m.reason,
@@ -360,7 +375,7 @@ class PurgeService:
                     action_at=act_at,
                     files=m.files,
                     bytes=m.bytes,
-                    sample=self._sample(Path(m.path)),
+                    sample=sample,
                     manifest_url=self._manifest_url(m),
                 )
                 subject, body = render(summary, lead)
@@ -424,13 +439,17 @@ class PurgeService:
             sent_at=now,
         )
 
-    def _sample(self, path: Path, n: int = 5) -> list[str]:
+    def _sample(self, m: PurgeManifest, n: int = 5) -> list[str]:
+        """A few of the files, read from a checked copy of the manifest."""
         out: list[str] = []
-        for e in mf.read_entries(path):
-            if e.kind == "file":
-                out.append(mf.display(e.path))
-                if len(out) >= n:
-                    break
+        with tempfile.TemporaryDirectory(prefix="nexus-notify-") as tmp:
+            copy, digest = guard.private_copy(m.id, Path(m.path), Path(tmp))
+            guard.check_digest(m.digest, digest)
+            for e in mf.read_entries(copy):
+                if e.kind == "file":
+                    out.append(mf.display(e.path))
+                    if len(out) >= n:
+                        break
         return out
 
     def _manifest_url(self, m: PurgeManifest) -> str:
@@ -443,9 +462,10 @@ class PurgeService:
         report = StepReport("execute", dry_run=not yes)
         with self._lock():
             with self.factory.unit_of_work() as svc:
+                if yes:
+                    self._retire_unbound(svc, report)
                 q = (
-                    select(PurgeManifest, User.username)
-                    .join(User, User.id == PurgeManifest.user_id)
+                    guard.planned_rows()
                     .where(
                         PurgeManifest.status.in_([ManifestStatus.notified, ManifestStatus.partial])
                     )
@@ -454,97 +474,163 @@ class PurgeService:
                 if users:
                     q = q.where(User.username.in_(users))
                 ready = [
-                    (m.id, name, Path(m.path), m.area, m.archive_bucket)
-                    for m, name in svc.ctx.session.execute(q).all()
+                    guard.planned(m, name, run_id)
+                    for m, name, run_id in svc.ctx.session.execute(q).all()
                     if now >= m.action_at and may_act(m.first_notice_at, self.leads, now)
                 ]
-            ready = [r for r in ready if self._acts_where_planned(r[0], r[1], r[2], r[3], report)]
-            # Deletion-only manifests run several at once (one process per CPU); archives one
-            # at a time, in this process, with its S3 client.
-            deletions = [r for r in ready if not r[4]]
-            outcomes: dict[int, ExecResult | str] = dict(
-                zip(
-                    [r[0] for r in deletions],
-                    execute_many([r[2] for r in deletions], now_ns=_ns(now), dry_run=not yes),
-                    strict=True,
-                )
-            )
-            for mid, name, path, _area, bucket in ready:
-                archiver = self.archiver() if bucket else None
-                outcome = outcomes.get(mid)
-                if outcome is None:
-                    try:
-                        outcome = execute(
-                            path,
-                            FileJournal(path.with_suffix(".journal")),
-                            now_ns=_ns(now),
-                            dry_run=not yes,
-                            archiver=archiver,
-                        )
-                    except (ExecutorError, OSError, mf.ManifestError) as exc:
-                        outcome = str(exc)
-                if isinstance(outcome, str):
-                    report.errors.append(f"{name} manifest {mid}: {outcome}")
-                    continue
-                res = outcome
-                result = {
-                    "manifest": mid,
-                    "user": name,
-                    "done": res.done,
-                    "kept": res.kept,
-                    "absent": res.absent,
-                    "errors": res.errors,
-                    "uploaded": res.uploaded,
-                    "already_done": res.already_done,
-                    "bytes_freed": res.bytes_freed,
-                    "kept_samples": res.kept_samples[:10],
-                    "error_samples": res.error_samples[:10],
-                }
-                report.manifests.append(result)
-                if not yes:
-                    continue
-                if archiver is not None and bucket:
-                    self._copy_records(archiver, path, name)
-                with self.factory.unit_of_work() as svc:
-                    m = svc.ctx.session.get(PurgeManifest, mid)
-                    assert m is not None
-                    m.status = ManifestStatus.done if res.complete else ManifestStatus.partial
-                    m.executed_at = now
-                    m.result = result
+            # Each manifest runs from a private copy checked against its row; copies live in
+            # this pod's /tmp only while their manifests run. Deletion-only manifests run
+            # several at once (one process per CPU); archives one at a time, in this process.
+            workers = os.cpu_count() or 1
+            deletions = [p for p in ready if not p.archive_bucket]
+            with tempfile.TemporaryDirectory(prefix="nexus-purge-") as tmp:
+                work = Path(tmp)
+                for start in range(0, len(deletions), workers):
+                    checked = self._checked(
+                        deletions[start : start + workers], work, now, yes, report
+                    )
+                    results = execute_many(
+                        [copy for _p, copy in checked], now_ns=_ns(now), dry_run=not yes
+                    )
+                    for (p, copy), outcome in zip(checked, results, strict=True):
+                        self._record(p, copy, outcome, None, now, yes, report)
+                for p in ready:
+                    if not p.archive_bucket:
+                        continue
+                    for _p, copy in self._checked([p], work, now, yes, report):
+                        archiver = self.archiver()
+                        done = self._archive(p, copy, archiver, now, yes)
+                        self._record(p, copy, done, archiver, now, yes, report)
+            report.manifests.sort(key=lambda r: int(r["manifest"]))
             with self.factory.unit_of_work() as svc:
                 self._audit(svc, "storage.purge.execute", now.isoformat(), report, not yes)
         return report
 
-    def _acts_where_planned(
-        self, mid: int, user: str, path: Path, area: str, report: StepReport
-    ) -> bool:
-        """The manifest file names its root; act only if that is the person's own directory.
-
-        The root comes from the database's username and the one directory rule, never from
-        the file alone: a manifest edited or swapped in the state directory cannot point the
-        executor at someone else's home.
-        """
-        expected = self.config.root_of(user, area)
+    def _archive(
+        self, p: guard.Planned, copy: Path, archiver: S3Archiver, now: datetime, yes: bool
+    ) -> ExecResult | str:
         try:
-            planned = mf.read_header(path).root
-        except (OSError, mf.ManifestError) as exc:
-            report.errors.append(f"{user} manifest {mid}: {exc}")
-            return False
-        if expected is None or planned != os.fsencode(expected):
-            report.errors.append(
-                f"{user} manifest {mid}: its root is not {user}'s {area} directory; not executed"
+            return execute(
+                copy, FileJournal(p.journal), now_ns=_ns(now), dry_run=not yes, archiver=archiver
             )
-            return False
-        return True
+        except (ExecutorError, OSError, mf.ManifestError) as exc:
+            return str(exc)
 
-    def _copy_records(self, archiver: S3Archiver, path: Path, user: str) -> None:
-        """Keep the manifest and journal beside the archived objects (restore needs both)."""
-        header = mf.read_header(path)
-        base = f"{self.config.archive.prefix}{directory_name(user)}/{header.run_id}/"
-        archiver.put_json_lines(base + "manifest.jsonl", path)
-        journal = path.with_suffix(".journal")
-        if journal.exists():
-            archiver.put_json_lines(base + "journal.jsonl", journal)
+    def _checked(
+        self, todo: list[guard.Planned], work: Path, now: datetime, yes: bool, report: StepReport
+    ) -> list[tuple[guard.Planned, Path]]:
+        """Private copies of the manifests that are what their rows planned; the others are
+        reported, noted on their rows and left as they are (pending or partial)."""
+        out: list[tuple[guard.Planned, Path]] = []
+        for p in todo:
+            try:
+                copy, digest = guard.private_copy(p.id, p.path, work)
+                guard.check_planned(p, copy, digest, self.config.root_of(p.user, p.area))
+                guard.journal_beside(p, copy)
+            except (guard.ManifestRefused, mf.ManifestError, OSError) as exc:
+                reason = str(exc)
+                report.errors.append(f"{p.user} manifest {p.id}: {reason}; not executed")
+                if yes:
+                    with self.factory.unit_of_work() as svc:
+                        m = svc.ctx.session.get(PurgeManifest, p.id)
+                        assert m is not None
+                        m.result = guard.refusal(m, reason, now)
+                continue
+            if yes and p.digest is None:
+                self._adopt(p, digest)
+            out.append((p, copy))
+        return out
+
+    def _record(
+        self,
+        p: guard.Planned,
+        copy: Path,
+        outcome: ExecResult | str,
+        archiver: S3Archiver | None,
+        now: datetime,
+        yes: bool,
+        report: StepReport,
+    ) -> None:
+        try:
+            self._record_outcome(p, copy, outcome, archiver, now, yes, report)
+        finally:
+            copy.unlink(missing_ok=True)
+            copy.with_suffix(".journal").unlink(missing_ok=True)
+
+    def _record_outcome(
+        self,
+        p: guard.Planned,
+        copy: Path,
+        outcome: ExecResult | str,
+        archiver: S3Archiver | None,
+        now: datetime,
+        yes: bool,
+        report: StepReport,
+    ) -> None:
+        if isinstance(outcome, str):
+            report.errors.append(f"{p.user} manifest {p.id}: {outcome}")
+            return
+        res = outcome
+        result = {
+            "manifest": p.id,
+            "user": p.user,
+            "done": res.done,
+            "kept": res.kept,
+            "absent": res.absent,
+            "errors": res.errors,
+            "uploaded": res.uploaded,
+            "already_done": res.already_done,
+            "bytes_freed": res.bytes_freed,
+            "kept_samples": res.kept_samples[:10],
+            "error_samples": res.error_samples[:10],
+        }
+        report.manifests.append(result)
+        if not yes:
+            return
+        if archiver is not None:
+            self._copy_records(archiver, p, copy)
+        with self.factory.unit_of_work() as svc:
+            m = svc.ctx.session.get(PurgeManifest, p.id)
+            assert m is not None
+            m.status = ManifestStatus.done if res.complete else ManifestStatus.partial
+            m.executed_at = now
+            m.result = result
+
+    def _retire_unbound(self, svc: Services, report: StepReport) -> None:
+        retired = guard.retire_unbound(svc.ctx.session, svc.ctx.now())
+        if retired:
+            report.errors.append(f"manifests {retired}: {guard.UNBOUND}")
+            svc.audit.record(
+                actor=self.actor,
+                action="storage.purge.retire-unbound",
+                target_type="purge",
+                target_id=",".join(map(str, retired)),
+                after={"cancelled": retired, "why": guard.UNBOUND},
+            )
+
+    def _adopt(self, p: guard.Planned, digest: str) -> None:
+        """Bind a row from before digests, that an older executor already acted on, to its
+        file as found now (once), so it can still be finished and restored."""
+        with self.factory.unit_of_work() as svc:
+            m = svc.ctx.session.get(PurgeManifest, p.id)
+            assert m is not None
+            if m.digest is None:
+                m.digest = digest
+                svc.audit.record(
+                    actor=self.actor,
+                    action="storage.purge.bind-digest",
+                    target_type="purge",
+                    target_id=str(p.id),
+                    after={"digest": digest, "status": m.status.value},
+                )
+
+    def _copy_records(self, archiver: S3Archiver, p: guard.Planned, copy: Path) -> None:
+        """Keep the manifest (the checked copy) and journal beside the archived objects."""
+        assert p.archive_prefix is not None
+        base = f"{p.archive_prefix}{directory_name(p.user)}/{p.run_id}/"
+        archiver.put_json_lines(base + "manifest.jsonl", copy)
+        if p.journal.exists():
+            archiver.put_json_lines(base + "journal.jsonl", p.journal)
 
     # -- restore ---------------------------------------------------------------------------
     def restore(
@@ -560,12 +646,27 @@ class PurgeService:
             if not whole_home_only:
                 raise NotFound(f"{username} has nothing archived to restore")
             return report
-        with self._lock(wait=wait):
+        with self._lock(wait=wait), tempfile.TemporaryDirectory(prefix="nexus-restore-") as tmp:
             todo = self._restorable(username, reasons)
-            for mid, path in todo:
-                res = restore(path, path.with_suffix(".journal"), self.archiver())
+            for p in todo:
+                try:
+                    copy, digest = guard.private_copy(p.id, p.path, Path(tmp))
+                    guard.check_planned(p, copy, digest, self.config.root_of(p.user, p.area))
+                except (guard.ManifestRefused, mf.ManifestError, OSError) as exc:
+                    # Nothing is restored from a file that is not the planned one.
+                    report.errors.append(f"{username} manifest {p.id}: {exc}; not restored")
+                    refused: dict[str, Any] = dict.fromkeys(
+                        ("files", "symlinks", "dirs", "already", "beside", "bytes"), 0
+                    )
+                    refused.update(manifest=p.id, user=username, errors=1)
+                    refused["error_samples"] = [(f"manifest {p.id}", f"{exc}; not restored")]
+                    report.manifests.append(refused)
+                    continue
+                if p.digest is None:
+                    self._adopt(p, digest)
+                res = restore(copy, p.journal, self.archiver())
                 entry = {
-                    "manifest": mid,
+                    "manifest": p.id,
                     "user": username,
                     "files": res.files,
                     "symlinks": res.symlinks,
@@ -580,7 +681,7 @@ class PurgeService:
                 if res.errors:
                     continue
                 with self.factory.unit_of_work() as svc:
-                    m = svc.ctx.session.get(PurgeManifest, mid)
+                    m = svc.ctx.session.get(PurgeManifest, p.id)
                     assert m is not None
                     m.status = ManifestStatus.restored
                     m.restored_at = now
@@ -589,14 +690,14 @@ class PurgeService:
                     self._audit(svc, "storage.purge.restore", username, report, False)
         return report
 
-    def _restorable(self, username: str, reasons: Iterable[str]) -> list[tuple[int, Path]]:
+    def _restorable(self, username: str, reasons: Iterable[str]) -> list[guard.Planned]:
         """Archived manifests of this person not yet restored, oldest first."""
         with self.factory.unit_of_work() as svc:
             user = svc.users.get(username)
             return [
-                (m.id, Path(m.path))
-                for m in svc.ctx.session.scalars(
-                    select(PurgeManifest)
+                guard.planned(m, name, run_id)
+                for m, name, run_id in svc.ctx.session.execute(
+                    guard.planned_rows()
                     .where(
                         PurgeManifest.user_id == user.id,
                         PurgeManifest.reason.in_(list(reasons)),
@@ -642,10 +743,20 @@ class PurgeService:
             m = svc.ctx.session.get(PurgeManifest, manifest_id)
             if m is None or m.user_id != user.id:
                 raise NotFound(f"no purge manifest {manifest_id} for {username}")
-            path = Path(m.path)
+            path, planned = Path(m.path), m.digest
         self._readable(manifest_id, path)
         try:
-            return self._entries(path, offset, limit)
+            # Shown from a private copy whose digest is the planned one, never from the file.
+            with tempfile.TemporaryDirectory(prefix="nexus-list-") as tmp:
+                copy, digest = guard.private_copy(manifest_id, path, Path(tmp))
+                guard.check_digest(planned, digest)
+                return self._entries(copy, path.with_suffix(".journal"), offset, limit)
+        except guard.ManifestRefused as exc:
+            raise Conflict(
+                f"the file list of purge manifest {manifest_id} is not the one planned, so it "
+                f"is not shown and nothing is done with it: {exc}",
+                code="purge_manifest_mismatch",
+            ) from None
         except (OSError, mf.ManifestError) as exc:
             raise UpstreamUnavailable(
                 f"the file list of purge manifest {manifest_id} cannot be read now: {exc}",
@@ -664,8 +775,8 @@ class PurgeService:
         if not path.is_file():
             raise NotFound(f"the file list of purge manifest {manifest_id} is no longer kept")
 
-    def _entries(self, path: Path, offset: int, limit: int) -> list[dict[str, Any]]:
-        steps = FileJournal(path.with_suffix(".journal")).load() if path.exists() else {}
+    def _entries(self, path: Path, journal: Path, offset: int, limit: int) -> list[dict[str, Any]]:
+        steps = FileJournal(journal).load() if journal.exists() else {}
         out: list[dict[str, Any]] = []
         for e in mf.read_entries(path):
             if e.seq < offset:
