@@ -124,11 +124,12 @@ class EdgeMiddleware:
         limit = self.api_body_bytes if is_api else self.form_body_bytes
         self._check_body_headers(headers, limit)
 
-        client = client_address(
-            (scope.get("client") or ("unknown", 0))[0],
-            headers.get("x-forwarded-for"),
-            self.trusted,
-        )
+        peer = (scope.get("client") or ("unknown", 0))[0]
+        forwarded = headers.get("x-forwarded-for")
+        client = client_address(peer, forwarded, self.trusted)
+        # Not through a proxy: the hub, the jobs or the scraper (the NetworkPolicy admits
+        # nobody else directly), at an address no one can forge.
+        direct = not forwarded or not is_in(peer, self.trusted)
         token = token_from_header(headers.get("authorization"))
         if token is None and not is_api:
             session = scope.get("session")
@@ -143,7 +144,9 @@ class EdgeMiddleware:
             _take(self.per_client, client, "too many requests from your address")
         strict = is_api and scope["method"] in BODY_METHODS and path not in self.unlimited
         if token is not None:
-            identity = await self._identify(token, client, exempt=exempt, is_api=is_api)
+            identity = await self._identify(
+                token, client, exempt=exempt, direct=direct, is_api=is_api
+            )
             if identity is not None:
                 if strict:
                     require_access(identity, self.service_name)
@@ -170,16 +173,23 @@ class EdgeMiddleware:
             raise _too_large(limit)
 
     async def _identify(
-        self, token: str, client: str, *, exempt: bool, is_api: bool
+        self, token: str, client: str, *, exempt: bool, direct: bool, is_api: bool
     ) -> Identity | None:
         """The token's identity, within the look-up limits; pages get None for a refused
-        token (the page sends the person to sign in), the API the error."""
+        token (the page sends the person to sign in), the API the error.
+
+        The limit on all look-ups together applies to proxied clients only: a flood from
+        forged addresses must not keep the hub's own first call (after a restart) out."""
         lookup = self.resolver.needs_lookup(token)
         if lookup and not exempt:
             wait = self.failed_tokens.retry_after(client)
             if wait:
-                raise RateLimited("too many invalid tokens from your address", retry_after=wait)
-            _take(self.lookups, "all", "too many new tokens to check right now")
+                raise RateLimited(
+                    f"too many invalid tokens from your address; retry in {wait} s",
+                    retry_after=wait,
+                )
+            if not direct:
+                _take(self.lookups, "all", "too many new tokens to check right now")
         try:
             return await self.resolver.resolve(token)
         except NotAuthenticated:
