@@ -8,9 +8,9 @@ Each process gets its own mount namespace (`unshare --mount`, we are root here),
 volumeMount of the container is bound at its own mountPath: ConfigMap volumes to a folder with
 the rendered ConfigMap's files, emptyDirs to fresh folders, the EFS claim to `<efs_root>/<subPath>`
 (owned by the notebook user, as the EFS access point makes every file: `access_point` gives
-them that owner after each job, since here a root job's files stay root's). `readOnly` mounts and
+them that owner after each job, should a pod run as another uid). `readOnly` mounts and
 `readOnlyRootFilesystem` are read-only binds. Then `setpriv` drops to the pod's runAsUser and
-runAsGroup (root keeps only the container's added capabilities, and never gains privileges) and
+runAsGroup (keeping only the container's added capabilities, never gaining privileges) and
 the container's command runs with the rendered environment only: `valueFrom` references are
 resolved from the rendered Secrets and ConfigMaps, or from `secrets` for those the operator
 provides. The command is looked up in the venv (the image's `nexus-quota`).
@@ -168,8 +168,8 @@ class PodRunner:
     def access_point(self) -> None:
         """What the EFS access point does to every file a pod creates: uid 1000, gid 100.
 
-        A pod running as another uid here (purge-execute, as root) leaves its own; on EFS the
-        access point would have given them the notebook user."""
+        A pod running as another uid here leaves its own; on EFS the access point would have
+        given them the notebook user."""
         for path in [self.efs_root, *self.efs_root.rglob("*")]:
             st = path.lstat()
             if (st.st_uid, st.st_gid) != (EFS_UID, EFS_GID):

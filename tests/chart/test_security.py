@@ -1,8 +1,8 @@
 """Security of every workload the chart renders: not privileged, resources set, non-root.
 
-One workload is allowed to run as root, by name: the purge-execute CronJob, which archives and
-deletes files owned by every user on EFS. Its exception is pinned down here, not skipped: root,
-no privilege escalation, every capability dropped except CHOWN, DAC_OVERRIDE and FOWNER.
+No workload runs as root or adds a capability, purge-execute included: the EFS access point makes
+every file operation the notebook user's (1000:100) whatever the pod's uid, so root would gain
+nothing on EFS and everything elsewhere. No pod gets a Kubernetes API token.
 """
 
 from __future__ import annotations
@@ -11,12 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.chart.chartlib import CI_FILES, Obj, containers, load_yaml, pod_spec, render, workloads
+from tests.chart.chartlib import (
+    CI_FILES,
+    Obj,
+    by_kind,
+    containers,
+    load_yaml,
+    pod_spec,
+    render,
+    workloads,
+)
 
 pytestmark = pytest.mark.chart
 
-ROOT_EXCEPTION = "CronJob/nexus-quota-purge-execute"
-ROOT_CAPABILITIES = {"CHOWN", "DAC_OVERRIDE", "FOWNER"}
+PURGE_EXECUTE = "CronJob/nexus-quota-purge-execute"
+NOTEBOOK_USER = (1000, 100)
 
 
 def _effective(pod: Obj, container: Obj, key: str) -> object:
@@ -55,18 +64,14 @@ def security_findings(name: str, obj: Obj) -> list[str]:
                 if not resources.get(kind, {}).get(resource):
                     found.append(f"{where}: no {resource} {kind[:-1]}")
         added = set(capabilities.get("add", []))
-        if name == ROOT_EXCEPTION:
-            if _effective(pod, container, "runAsUser") != 0:
-                found.append(f"{where}: the purge must run as root (uid 0)")
-            if not added <= ROOT_CAPABILITIES:
-                found.append(f"{where}: adds {sorted(added - ROOT_CAPABILITIES)}")
-        else:
-            if _effective(pod, container, "runAsNonRoot") is not True:
-                found.append(f"{where}: runAsNonRoot is not true")
-            if _effective(pod, container, "runAsUser") in (0, None):
-                found.append(f"{where}: no non-zero runAsUser")
-            if added:
-                found.append(f"{where}: adds capabilities {sorted(added)}")
+        if _effective(pod, container, "runAsNonRoot") is not True:
+            found.append(f"{where}: runAsNonRoot is not true")
+        if _effective(pod, container, "runAsUser") in (0, None):
+            found.append(f"{where}: no non-zero runAsUser")
+        if added:
+            found.append(f"{where}: adds capabilities {sorted(added)}")
+    if pod.get("automountServiceAccountToken") is not False:
+        found.append(f"{name}: mounts a Kubernetes API token")
     return found
 
 
@@ -80,18 +85,30 @@ def test_every_workload_is_unprivileged_bounded_and_non_root(values_file: Path) 
 
 
 @pytest.mark.parametrize("values_file", CI_FILES, ids=lambda p: p.name)
-def test_purge_execute_is_the_only_root_workload(values_file: Path) -> None:
+def test_purge_execute_runs_as_the_notebook_user_without_capabilities(values_file: Path) -> None:
     named = dict(workloads(render(load_yaml(values_file))))
-    as_root = {
+    purge = pod_spec(named[PURGE_EXECUTE])
+    (container,) = containers(purge)
+    ids = (_effective(purge, container, "runAsUser"), _effective(purge, container, "runAsGroup"))
+    assert ids == NOTEBOOK_USER
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    # It removes files on EFS, so it mounts homes and scratch read-write: the only job that does.
+    writable = {
         name
         for name, obj in named.items()
-        for container in containers(pod_spec(obj))
-        if _effective(pod_spec(obj), container, "runAsNonRoot") is not True
+        for mount in containers(pod_spec(obj))[0].get("volumeMounts", [])
+        if mount["mountPath"] == "/srv/nexus/homes" and not mount.get("readOnly")
     }
-    assert as_root == {ROOT_EXCEPTION}
-    purge = named[ROOT_EXCEPTION]
-    (container,) = containers(pod_spec(purge))
-    assert set(container["securityContext"]["capabilities"]["add"]) == ROOT_CAPABILITIES
+    assert writable == {PURGE_EXECUTE, "Deployment/nexus-quota"}
+
+
+@pytest.mark.parametrize("values_file", CI_FILES, ids=lambda p: p.name)
+def test_no_service_account_of_the_chart_hands_out_an_api_token(values_file: Path) -> None:
+    accounts = by_kind(render(load_yaml(values_file)), "ServiceAccount")
+    assert accounts
+    assert {
+        n for n, a in accounts.items() if a.get("automountServiceAccountToken") is not False
+    } == set()
 
 
 def test_the_checks_catch_a_privileged_or_unbounded_container() -> None:
@@ -103,14 +120,20 @@ def test_the_checks_catch_a_privileged_or_unbounded_container() -> None:
     del container["resources"]["limits"]
     pod_spec(deployment)["securityContext"]["runAsNonRoot"] = False
     del container["securityContext"]["runAsNonRoot"]
+    del pod_spec(deployment)["automountServiceAccountToken"]
     findings = security_findings(name, deployment)
     assert any("privileged" in f for f in findings)
     assert any("no memory limit" in f for f in findings)
     assert any("runAsNonRoot" in f for f in findings)
+    assert any("API token" in f for f in findings)
 
 
-def test_the_root_exception_is_held_to_its_capabilities() -> None:
+def test_root_or_an_added_capability_is_caught() -> None:
     objects = render(load_yaml(CI_FILES[0]))
-    purge = dict(workloads(objects))[ROOT_EXCEPTION]
-    pod_spec(purge)["containers"][0]["securityContext"]["capabilities"]["add"].append("SYS_ADMIN")
-    assert any("SYS_ADMIN" in f for f in security_findings(ROOT_EXCEPTION, purge))
+    purge = dict(workloads(objects))[PURGE_EXECUTE]
+    context = pod_spec(purge)["containers"][0]["securityContext"]
+    context["capabilities"]["add"] = ["DAC_OVERRIDE"]
+    context["runAsUser"] = 0
+    findings = security_findings(PURGE_EXECUTE, purge)
+    assert any("DAC_OVERRIDE" in f for f in findings)
+    assert any("runAsUser" in f for f in findings)

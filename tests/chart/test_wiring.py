@@ -297,7 +297,9 @@ def test_disruption_budget_and_migration_hook(minimal: list[Obj]) -> None:
     assert int(hook_secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
         annotations["helm.sh/hook-weight"]
     )
-    assert "serviceAccountName" not in pod_spec(job)
+    # Its account is a hook too, made with the Secret, before the job.
+    account = by_kind(minimal, "ServiceAccount")[pod_spec(job)["serviceAccountName"]]
+    assert account["metadata"]["annotations"]["helm.sh/hook"] == annotations["helm.sh/hook"]
 
 
 def test_service_monitor_is_optional() -> None:
@@ -347,5 +349,11 @@ def test_confirmed_purge_needs_an_archive_bucket() -> None:
     values["jobs"] = {"purgeExecute": {"confirm": True}}
     with pytest.raises(helm_python.HelmError, match=r"quota\.config\.archive\.bucket"):
         render(values)
-    values["quota"] = {"config": {"archive": {"bucket": "roman-nexus-home-archive"}}}
+    values["quota"] = {
+        "config": {"archive": {"bucket": "roman-nexus-home-archive"}},
+        "serviceAccount": {"roleArn": "arn:aws:iam::123456789012:role/archive-read"},
+    }
+    values["jobs"]["purgeExecute"]["serviceAccount"] = {
+        "roleArn": "arn:aws:iam::123456789012:role/archive-write"
+    }
     assert "nexus-quota-purge-execute" in by_kind(render(values), "CronJob")

@@ -120,8 +120,15 @@ def world(databases: DatabaseFactory, s3_server: S3Endpoint) -> Iterator[World]:
                 },
                 # Notices at the action time itself: the story need not wait a week.
                 "policy": {"notices": {"lead_days": [0]}},
+                # IRSA's roles; here moto's static keys below stand in for both.
+                "serviceAccount": {"roleArn": "arn:aws:iam::123456789012:role/archive-read"},
             },
-            "jobs": {"purgeExecute": {"confirm": True}},
+            "jobs": {
+                "purgeExecute": {
+                    "confirm": True,
+                    "serviceAccount": {"roleArn": "arn:aws:iam::123456789012:role/archive-write"},
+                }
+            },
             "jupyterhub": {"hub": {"services": {s: {"apiToken": t} for s, t in tokens.items()}}},
         },
     )
@@ -130,7 +137,8 @@ def world(databases: DatabaseFactory, s3_server: S3Endpoint) -> Iterator[World]:
         objects,
         efs,
         workdir,
-        # What EKS gives the quota service account through IRSA, here moto's static keys.
+        # What EKS gives the Deployment's and purge-execute's accounts through IRSA, here
+        # moto's static keys.
         extra_env={k: v for k, v in s3_server.env().items() if k.startswith("AWS_")},
     )
     try:

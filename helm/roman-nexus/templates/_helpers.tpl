@@ -92,7 +92,8 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{- /* Environment shared by the service and its jobs. */ -}}
+{{- /* Environment shared by the service and its jobs: the settings file and the database.
+Each other secret goes only to the workload that uses it. */ -}}
 {{- define "nexus.quota.env" -}}
 - name: NEXUS_QUOTA_CONFIG
   value: {{ include "nexus.mount.config" . }}/config.yaml
@@ -101,11 +102,19 @@ seccompProfile:
     secretKeyRef:
       name: {{ include "nexus.secretName" . }}
       key: database-url
+{{- end -}}
+
+{{- /* The session cookies' key: the Deployment only. */ -}}
+{{- define "nexus.quota.env.sessionSecret" -}}
 - name: NEXUS_QUOTA_SESSION_SECRET
   valueFrom:
     secretKeyRef:
       name: {{ include "nexus.secretName" . }}
       key: session-secret
+{{- end -}}
+
+{{- /* The SMTP password: purge-notify only (the one workload that sends e-mail). */ -}}
+{{- define "nexus.quota.env.smtpPassword" -}}
 - name: NEXUS_QUOTA_SMTP__PASSWORD
   valueFrom:
     secretKeyRef:

@@ -1,0 +1,42 @@
+{{- /*
+The quota service's scheduled jobs, as one table (JSON) that cronjobs.yaml, the jobs' service
+accounts and their egress policies all read: `include "nexus.jobs" . | fromJsonArray`.
+What each one runs, mounts and may reach is fixed here, not in values:
+  job            homes and scratch   purge state   also reaches
+  scan           read-only           -             -
+  purge-plan     read-only           read-write    -
+  purge-notify   -                   read-write    SMTP (quota.config.smtp.host)
+  purge-execute  read-write          read-write    S3 + STS (the archive bucket, its own IAM role)
+  reconcile      -                   -             the hub API (the quota-jobs token)
+  expire         -                   -             -
+Every job reaches DNS and PostgreSQL. Jobs that mount EFS run as the notebook user (the access
+point makes every EFS operation that uid anyway); the others as the quota service's user.
+No job runs as root and none adds a capability.
+*/ -}}
+{{- define "nexus.jobs" -}}
+{{- $execute := list "nexus-quota" "purge" "execute" -}}
+{{- if .Values.jobs.purgeExecute.confirm }}{{ $execute = append $execute "--yes" }}{{ end -}}
+{{- $all := list
+  (dict "key" "scan" "name" "quota-scan" "args" (list "nexus-quota" "scan") "data" "ro" "state" false)
+  (dict "key" "purgePlan" "name" "quota-purge-plan" "args" (list "nexus-quota" "purge" "plan") "data" "ro" "state" true)
+  (dict "key" "purgeNotify" "name" "quota-purge-notify" "args" (list "nexus-quota" "purge" "notify") "data" "" "state" true "smtp" true)
+  (dict "key" "purgeExecute" "name" "quota-purge-execute" "args" $execute "data" "rw" "state" true "aws" true)
+  (dict "key" "reconcile" "name" "quota-reconcile" "args" (list "nexus-quota" "reconcile") "data" "" "state" false "hub" true)
+  (dict "key" "expire" "name" "quota-expire" "args" (list "nexus-quota" "expire") "data" "" "state" false)
+-}}
+{{- $enabled := list -}}
+{{- range $spec := $all }}
+{{- if (get $.Values.jobs $spec.key).enabled }}{{ $enabled = append $enabled $spec }}{{ end }}
+{{- end }}
+{{- toJson $enabled -}}
+{{- end -}}
+
+{{- /* The IAM role annotation of a service account: (list $annotations $roleArn). */ -}}
+{{- define "nexus.serviceAccount.annotations" -}}
+{{- $annotations := deepCopy (index . 0 | default dict) -}}
+{{- with index . 1 }}{{ $_ := set $annotations "eks.amazonaws.com/role-arn" . }}{{ end -}}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
