@@ -72,6 +72,8 @@ class StepReport:
     manifests: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     run_id: str | None = None
+    # Worth saying, not failures (they leave the exit code alone).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -84,6 +86,7 @@ class StepReport:
             "run_id": self.run_id,
             "manifests": self.manifests,
             "errors": self.errors,
+            "notes": self.notes,
         }
 
 
@@ -599,7 +602,7 @@ class PurgeService:
     def _retire_unbound(self, svc: Services, report: StepReport) -> None:
         retired = guard.retire_unbound(svc.ctx.session, svc.ctx.now())
         if retired:
-            report.errors.append(f"manifests {retired}: {guard.UNBOUND}")
+            report.notes.append(f"manifests {retired}: {guard.UNBOUND}")
             svc.audit.record(
                 actor=self.actor,
                 action="storage.purge.retire-unbound",
