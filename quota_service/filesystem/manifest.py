@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -412,9 +413,20 @@ def copy_hashed(src: Path, dest: Path) -> str:
     """Copy `src` to a new private file `dest` and return the SHA-256 of exactly what was
     copied: checks then read `dest`, which nobody else can change in between."""
     sha = hashlib.sha256()
-    out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    # A manifest is a regular file the plan renamed into place: never a symlink to follow,
+    # nor a FIFO to wait on.
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        with src.open("rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ManifestError(f"{src} is not a regular file")
+        out = os.open(
+            dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        with os.fdopen(fd, "rb") as fh:
             while chunk := fh.read(1 << 20):
                 sha.update(chunk)
                 view = memoryview(chunk)

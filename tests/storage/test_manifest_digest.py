@@ -95,6 +95,14 @@ def test_the_writer_digest_is_the_files_and_a_copy_hashes_what_it_copies(
     assert os.stat(copy).st_mode & 0o777 == 0o600
     with pytest.raises(FileExistsError):  # never into a file someone else placed
         mf.copy_hashed(path, copy)
+    # A manifest swapped for a symlink or a FIFO is refused at once, nothing copied.
+    os.symlink(path, tmp_path / "link")
+    with pytest.raises(OSError):
+        mf.copy_hashed(tmp_path / "link", tmp_path / "c1")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(mf.ManifestError, match="not a regular file"):
+        mf.copy_hashed(tmp_path / "fifo", tmp_path / "c2")
+    assert not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists()
 
 
 @pytest.mark.integration
