@@ -9,7 +9,9 @@ JSON objects, which matters at 100,000 entries; ``Entry.to_json`` gives the read
 (with a ``display`` path, invalid UTF-8 shown as ``\\xNN``) for the API and pages.
 
 Reading a manifest validates each path: relative, no empty, ``.`` or ``..`` component, no NUL.
-A tampered manifest therefore cannot name anything outside the root.
+A tampered manifest therefore cannot name anything outside the root. The plan stores each
+file's SHA-256 (``ManifestWriter.digest``) in its database row; readers check a private copy
+(``copy_hashed``) against it, see ``services/manifest_guard.py``.
 """
 
 from __future__ import annotations
