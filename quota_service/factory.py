@@ -49,7 +49,7 @@ class Services:
 
     @cached_property
     def requests(self) -> RequestService:
-        return RequestService(self.ctx)
+        return RequestService(self.ctx, filings_per_day=self.ctx.request_filings_per_day)
 
     @cached_property
     def allocations(self) -> AllocationService:
@@ -98,6 +98,7 @@ class Factory:
                 clock=self.clock,
                 spawn_reservation_hours=self.settings.spawn_reservation_hours,
                 cost_per_cpu_hour_usd=self.settings.cost_per_cpu_hour_usd,
+                request_filings_per_day=self.settings.limits.requests_per_day,
             )
         )
 

@@ -338,6 +338,10 @@ def test_markup_in_a_justification_is_shown_as_text_and_never_runs(
     ada.quota("admin")
     article.locator('form.deny input[name="note"]').fill("<b>test</b> request, denied")
     article.get_by_role("button", name="Deny").click()
+    # Browser-session admin changes are confirmed on their own page; the note shows as text.
+    expect(ada.page.locator("h1")).to_contain_text("Confirm: ")
+    expect(ada.page.locator("main")).to_contain_text("<b>test</b> request, denied")
+    ada.page.get_by_role("button", name=re.compile(r"^Confirm: ")).click()
     expect(ada.page.locator(".flash")).to_have_text(f"Request #{request_id} denied.")
     writer.page.reload()
     row = writer.page.locator(f'#requests tr[data-request="{request_id}"]')

@@ -29,6 +29,7 @@ from quota_service import db
 from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.processes import TEST_OUTPUT
 from tests.support.quota import PREFIX, QuotaStack
+from tests.support.quota_tokens import quota_admin_token
 
 from .test_kube_manifests import DUMMY_KUBECONFIG
 
@@ -63,7 +64,7 @@ def _sql(stack: QuotaStack, statement: str, **params: Any) -> None:
 
 
 def _consortium(stack: QuotaStack, lead: str) -> int:
-    admin = stack.user_token(_name("adm"), admin=True)
+    admin = quota_admin_token(stack, _name("adm"))
     with stack.api(admin) as api:
         created = api.post(
             "admin/consortia",
@@ -164,7 +165,7 @@ async def test_kubespawner_form_escapes_a_hostile_label(
 
 def test_api_refuses_markup_in_consortium_names(stack: QuotaStack) -> None:
     requester = _name("req")
-    admin = stack.user_token(_name("adm"), admin=True)
+    admin = quota_admin_token(stack, _name("adm"))
     with stack.api(admin) as adm, stack.api(stack.user_token(requester)) as me:
         body = {
             "cpu_hours": 100,

@@ -35,6 +35,9 @@ def assert_error(resp: httpx.Response, status: int, code: str | None = None) -> 
 def test_health_openapi_and_metrics(stack: QuotaStack) -> None:
     with stack.api(None) as api:
         assert api.get("health").json()["status"] == "ok"
+        # The API description is for callers of this service only (issue 15 item 14).
+        assert api.get("openapi.json").status_code == 401
+    with stack.api(stack.user_token(name("spec"))) as api:
         spec = api.get("openapi.json").json()
         assert "/services/quota/api/v1/hub/spawn-decisions" in spec["paths"]
         metrics = httpx.get(f"{stack.url}/services/quota/metrics")
