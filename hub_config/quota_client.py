@@ -81,11 +81,6 @@ class Entitlements(_Model):
         return next((a for a in self.allocations if a.id == allocation_id), None)
 
 
-class HomeQuota(_Model):
-    soft_bytes: int | None = None
-    hard_bytes: int | None = None
-
-
 class RestoreStatus(_Model):
     """A restore of the person's archived home that the decision started (docs/storage.md)."""
 
@@ -107,8 +102,6 @@ class SpawnAllowed(_Model):
     cpu_hours_left: float | None = None
     idle_cull_hours: float | None = None
     max_session_hours: float | None = None
-    home_quota: HomeQuota = Field(default_factory=HomeQuota)
-    # The service may also send the quota flat (home_quota_soft_bytes/_hard_bytes).
     home_quota_soft_bytes: int | None = None
     home_quota_hard_bytes: int | None = None
     scratch_retention_days: int | None = None
@@ -116,11 +109,11 @@ class SpawnAllowed(_Model):
 
     @property
     def home_soft_bytes(self) -> int | None:
-        return self.home_quota.soft_bytes or self.home_quota_soft_bytes
+        return self.home_quota_soft_bytes
 
     @property
     def home_hard_bytes(self) -> int | None:
-        return self.home_quota.hard_bytes or self.home_quota_hard_bytes
+        return self.home_quota_hard_bytes
 
 
 class SpawnDenied(_Model):
