@@ -140,6 +140,8 @@ def create_app(
     factory = factory or Factory(settings)
     if settings.fail_on_stale_schema:
         ensure_current(factory.engine)
+    if os.environ.get(db.LOOP_GUARD_ENV, "") not in ("", "0"):
+        db.forbid_on_event_loop(factory.engine)
     resolver = resolver or HubTokenResolver(
         settings.hub_api_url,
         cache_seconds=settings.token_cache_seconds,

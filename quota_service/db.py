@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,36 @@ def make_engine(url: str, *, pool: PoolLimits = DEFAULT_POOL, **kwargs: Any) -> 
         _sqlite_transactions(engine)
         return engine
     return create_engine(url, **_pool_options(kwargs, pool))
+
+
+# Set (to anything but "" or "0") in the test stacks: the served app's synchronous engine then
+# refuses to work on the event loop's thread (see `forbid_on_event_loop`).
+LOOP_GUARD_ENV = "NEXUS_QUOTA_LOOP_GUARD"
+
+
+class BlockingOnEventLoop(RuntimeError):
+    """A synchronous unit of work started on the thread running the event loop."""
+
+
+def forbid_on_event_loop(engine: Engine) -> None:
+    """Make `engine` refuse to hand out a connection on a thread running an asyncio event loop.
+
+    A synchronous transaction there blocks the loop for every wait on the database (a lock
+    wait stalls every spawn decision the worker serves). Request paths on the loop use
+    `Factory.run` (the asyncio engine, which this does not touch); plain `def` handlers run
+    in the thread pool, where no loop runs. The app installs this when `LOOP_GUARD_ENV` is
+    set, as the test stacks do, so the suite finds any handler that gets it wrong."""
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_on_loop(_dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop on this thread: a worker thread, the CLI, a job
+        raise BlockingOnEventLoop(
+            "a synchronous unit of work on the event loop's thread: use `await factory.run(...)`"
+            " (or a plain `def` handler, which runs in the thread pool)"
+        )
 
 
 # Drivers for the request paths that run on the event loop (see Factory.run).

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..auth import Identity, require_admin
 from ..errors import QuotaError
+from ..factory import Services
 from ..models.v1 import (
     MAX_ID,
     USERNAME_PATTERN,
@@ -28,7 +29,13 @@ from ..models.v1 import (
 )
 from ..schema import RequestStatus
 from . import charts, confirm
-from .pages import factory_of, overview_context
+from .pages import (
+    factory_of,
+    in_thread_transaction,
+    in_transaction,
+    load_overview,
+    overview_context,
+)
 from .render import PageRoute, base_path, clean, field_errors, flash, form_data, page_identity
 from .render import render as render_page
 
@@ -65,19 +72,25 @@ GRANT_FIELDS = (
 )
 
 
-def console_context(request: Request, q: str = "", before_id: int | None = None) -> dict[str, Any]:
-    with factory_of(request).unit_of_work() as svc:
-        pending = svc.requests.list_all(RequestStatus.pending)
-        requesters = {r.username: svc.users.me(r.username) for r in pending}
-        report = svc.reports.usage()
-        audit = svc.audit.list(limit=50, before_id=before_id)
-        found = svc.users.search(q) if q else []
-        consortia = svc.consortia.list_all()
-    policy = factory_of(request).policy
+def load_console(svc: Services, q: str = "", before_id: int | None = None) -> dict[str, Any]:
+    """What the console shows, read in one transaction (charts are drawn after)."""
+    pending = svc.requests.list_all(RequestStatus.pending)
     return {
         "pending": pending,
-        "requesters": requesters,
-        "report": report,
+        "requesters": {r.username: svc.users.me(r.username) for r in pending},
+        "report": svc.reports.usage(),
+        "audit": svc.audit.list(limit=50, before_id=before_id),
+        "q": q,
+        "found": svc.users.search(q) if q else [],
+        "consortia": svc.consortia.list_all(),
+    }
+
+
+def console_context(request: Request, loaded: dict[str, Any]) -> dict[str, Any]:
+    policy = factory_of(request).policy
+    report = loaded["report"]
+    return {
+        **loaded,
         "tier_chart": charts.bar_chart(
             [(r.key, r.cpu_hours) for r in report.by_tier],
             title="CPU-hours by tier",
@@ -93,10 +106,6 @@ def console_context(request: Request, q: str = "", before_id: int | None = None)
             title="CPU-hours by allocation (top 15)",
             unit="CPU-h",
         ),
-        "audit": audit,
-        "q": q,
-        "found": found,
-        "consortia": consortia,
         "tiers": {name: policy.tier(name) for name in ("research", "consortium")},
         "errors": {},
         "values": {},
@@ -110,7 +119,8 @@ def console(
     q: Annotated[StorableText, Query(max_length=255)] = "",
     before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
-    return render_page(request, "admin.html", console_context(request, q, before_id))
+    loaded = in_thread_transaction(request, lambda svc: load_console(svc, q, before_id))
+    return render_page(request, "admin.html", console_context(request, loaded))
 
 
 @dataclass(frozen=True)
@@ -121,39 +131,35 @@ class AdminAction:
     title: str
     model: type[BaseModel]
     fields: tuple[str, ...]
-    run: Callable[[Request, Identity, int | None, Any], str]
+    run: Callable[[Services, Identity, int | None, Any], str]
 
     def form_id(self, target: int | None) -> str:
         return self.name if target is None else f"{self.name}-{target}"
 
 
-def _approve(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
-    with factory_of(request).unit_of_work() as svc:
-        svc.requests.approve(viewer.actor, _id(target), body)
+# Each runs inside the one transaction `_apply` opens (`Factory.run`, on the event loop).
+def _approve(svc: Services, viewer: Identity, target: int | None, body: Any) -> str:
+    svc.requests.approve(viewer.actor, _id(target), body)
     return f"Request #{target} approved."
 
 
-def _deny(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
-    with factory_of(request).unit_of_work() as svc:
-        svc.requests.deny(viewer.actor, _id(target), body.note)
+def _deny(svc: Services, viewer: Identity, target: int | None, body: Any) -> str:
+    svc.requests.deny(viewer.actor, _id(target), body.note)
     return f"Request #{target} denied."
 
 
-def _grant(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
-    with factory_of(request).unit_of_work() as svc:
-        view = svc.allocations.grant(viewer.actor, body)
+def _grant(svc: Services, viewer: Identity, target: int | None, body: Any) -> str:
+    view = svc.allocations.grant(viewer.actor, body)
     return f"Granted {view.label} (#{view.id})."
 
 
-def _extend(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
-    with factory_of(request).unit_of_work() as svc:
-        view = svc.allocations.extend(viewer.actor, _id(target), body)
+def _extend(svc: Services, viewer: Identity, target: int | None, body: Any) -> str:
+    view = svc.allocations.extend(viewer.actor, _id(target), body)
     return f"Extended {view.label} to {view.ends_at:%Y-%m-%d}." if view.ends_at else "Extended."
 
 
-def _revoke(request: Request, viewer: Identity, target: int | None, body: Any) -> str:
-    with factory_of(request).unit_of_work() as svc:
-        view = svc.allocations.revoke(viewer.actor, _id(target), body.reason)
+def _revoke(svc: Services, viewer: Identity, target: int | None, body: Any) -> str:
+    view = svc.allocations.revoke(viewer.actor, _id(target), body.reason)
     return f"Revoked {view.label}."
 
 
@@ -181,22 +187,23 @@ def _back(request: Request, data: dict[str, str]) -> str:
     return back if back.startswith(base_path(request)) and not back.startswith("//") else ""
 
 
-def _refused(
+async def _refused(
     request: Request, back: str, form_id: str, data: dict[str, str], errors: Any, status: int
 ) -> Response:
     """Re-render the page the form came from, with the errors next to the form."""
     user_page = back.removeprefix(base_path(request) + "users/") if back else ""
     if user_page and "/" not in user_page:
-        ctx = user_context(request, user_page)
+        loaded = await in_transaction(request, lambda svc: load_overview(svc, user_page, own=False))
+        ctx = user_context(request, loaded)
         template = "overview.html"
     else:
-        ctx = console_context(request)
+        ctx = console_context(request, await in_transaction(request, load_console))
         template = "admin.html"
     ctx.update(errors={form_id: errors}, values={form_id: data})
     return render_page(request, template, ctx, status_code=status)
 
 
-def _apply(
+async def _apply(
     request: Request,
     viewer: Identity,
     action: AdminAction,
@@ -206,14 +213,16 @@ def _apply(
 ) -> Response:
     try:
         body = action.model.model_validate(fields)
-        message = action.run(request, viewer, target, body)
+        message = await in_transaction(request, lambda svc: action.run(svc, viewer, target, body))
     except ValidationError as exc:
-        return _refused(request, back, action.form_id(target), fields, field_errors(exc), 422)
+        return await _refused(request, back, action.form_id(target), fields, field_errors(exc), 422)
     except QuotaError as exc:
-        if exc.status_code in (401, 403):
+        if exc.status_code in (401, 403) or exc.status_code >= 500:
             raise
         errors = {"__form__": exc.detail}
-        return _refused(request, back, action.form_id(target), fields, errors, exc.status_code)
+        return await _refused(
+            request, back, action.form_id(target), fields, errors, exc.status_code
+        )
     flash(request, message)
     return RedirectResponse(back or base_path(request) + "admin", status_code=303)
 
@@ -226,11 +235,11 @@ async def _admin_change(
     back = _back(request, data)
     fields = clean(data, action.fields)
     if not confirm.by_session(request):
-        return _apply(request, viewer, action, target, fields, back)
+        return await _apply(request, viewer, action, target, fields, back)
     try:
         action.model.model_validate(fields)
     except ValidationError as exc:
-        return _refused(request, back, action.form_id(target), data, field_errors(exc), 422)
+        return await _refused(request, back, action.form_id(target), data, field_errors(exc), 422)
     confirm.require_top_navigation(request)
     nonce = confirm.issue(request, confirm.digest(action.name, target, fields, back))
     context = {
@@ -259,7 +268,7 @@ async def confirm_change(request: Request, viewer: Admin) -> Response:
     confirm.consume(
         request, data.get("confirmation", ""), confirm.digest(action.name, target, fields, back)
     )
-    return _apply(request, viewer, action, target, fields, back)
+    return await _apply(request, viewer, action, target, fields, back)
 
 
 @router.post("/admin/requests/{request_id}/approve", response_class=HTMLResponse)
@@ -287,8 +296,8 @@ async def revoke(request: Request, allocation_id: Id, viewer: Admin) -> Response
     return await _admin_change(request, viewer, ACTIONS["revoke"], allocation_id)
 
 
-def user_context(request: Request, username: str) -> dict[str, Any]:
-    ctx = overview_context(request, username, own=False)
+def user_context(request: Request, loaded: dict[str, Any]) -> dict[str, Any]:
+    ctx = overview_context(request, loaded)
     ctx.update(errors={}, values={})
     return ctx
 
@@ -298,4 +307,5 @@ def user_page(request: Request, username: Username, viewer: Viewer) -> Response:
     if username == viewer.name:
         return RedirectResponse(base_path(request), status_code=302)
     require_admin(viewer)
-    return render_page(request, "overview.html", user_context(request, username))
+    loaded = in_thread_transaction(request, lambda svc: load_overview(svc, username, own=False))
+    return render_page(request, "overview.html", user_context(request, loaded))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -12,8 +13,16 @@ from pydantic import ValidationError
 
 from ..auth import Identity
 from ..errors import Conflict, InvalidInput, NotFound, QuotaError
-from ..factory import Factory
-from ..models.v1 import MAX_ID, USERNAME_PATTERN, MemberIn, RequestIn, ShareIn
+from ..factory import Factory, Services
+from ..models.v1 import (
+    MAX_ID,
+    USERNAME_PATTERN,
+    ConsortiumView,
+    MemberIn,
+    MeView,
+    RequestIn,
+    ShareIn,
+)
 from ..schema import AllocationKind
 from ..services.forecast import ForecastService
 from ..services.storage_views import StorageViewService
@@ -37,11 +46,24 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Viewer = Annotated[Identity, Depends(page_identity)]
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
+T = TypeVar("T")
 
 
 def factory_of(request: Request) -> Factory:
     factory: Factory = request.app.state.factory
     return factory
+
+
+async def in_transaction(request: Request, work: Callable[[Services], T]) -> T:
+    """`work` in one transaction from an `async def` page: on the event loop through
+    `Factory.run`, as the hub's endpoints do, never a synchronous session on the loop."""
+    return await factory_of(request).run(work)
+
+
+def in_thread_transaction(request: Request, work: Callable[[Services], T]) -> T:
+    """`work` in one transaction from a plain `def` page, which runs in the thread pool."""
+    with factory_of(request).unit_of_work() as svc:
+        return work(svc)
 
 
 def state_signer(request: Request) -> Signer:
@@ -127,18 +149,31 @@ async def logout(request: Request) -> Response:
 # --- my allocation -------------------------------------------------------------------------
 
 
-def overview_context(request: Request, username: str, *, own: bool) -> dict[str, Any]:
+def load_overview(svc: Services, username: str, *, own: bool) -> dict[str, Any]:
+    """What a person's overview shows, read in one transaction (charts are drawn after)."""
+    if not own:
+        svc.users.get(username)
+    me = svc.users.me(username)
+    user = svc.users.get(username)
+    forecasts = ForecastService(svc.ctx).for_user(username)
+    storage_svc = StorageViewService(svc.ctx)
+    history = storage_svc.history(user)
+    purge = storage_svc.purge_overview(user)
+    today = svc.ctx.now().date()
+    return {
+        "me": me,
+        "own": own,
+        "forecasts": forecasts,
+        "history": history,
+        "purge": purge,
+        "today": today,
+    }
+
+
+def overview_context(request: Request, loaded: dict[str, Any]) -> dict[str, Any]:
     factory = factory_of(request)
-    with factory.unit_of_work() as svc:
-        if not own:
-            svc.users.get(username)
-        me = svc.users.me(username)
-        user = svc.users.get(username)
-        forecasts = ForecastService(svc.ctx).for_user(username)
-        storage_svc = StorageViewService(svc.ctx)
-        history = storage_svc.history(user)
-        purge = storage_svc.purge_overview(user)
-        today = svc.ctx.now().date()
+    me, own, today = loaded["me"], loaded["own"], loaded["today"]
+    forecasts, history, purge = loaded["forecasts"], loaded["history"], loaded["purge"]
     storage = me.storage
     soft = storage.soft_quota_bytes / GIB if storage.soft_quota_bytes else None
     hard = storage.hard_quota_bytes / GIB if storage.hard_quota_bytes else None
@@ -165,7 +200,8 @@ def overview_context(request: Request, username: str, *, own: bool) -> dict[str,
 
 @router.get("/", response_class=HTMLResponse)
 def my_allocation(request: Request, viewer: Viewer) -> Response:
-    return render(request, "overview.html", overview_context(request, viewer.name, own=True))
+    loaded = in_thread_transaction(request, lambda svc: load_overview(svc, viewer.name, own=True))
+    return render(request, "overview.html", overview_context(request, loaded))
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -187,9 +223,7 @@ SERVICE_ERROR_FIELDS = {
 }
 
 
-def requests_context(request: Request, username: str) -> dict[str, Any]:
-    with factory_of(request).unit_of_work() as svc:
-        me = svc.users.me(username)
+def requests_context(me: MeView) -> dict[str, Any]:
     renewable = [
         a
         for a in me.allocations
@@ -202,12 +236,13 @@ def requests_context(request: Request, username: str) -> dict[str, Any]:
 
 @router.get("/requests", response_class=HTMLResponse)
 def my_requests(request: Request, viewer: Viewer) -> Response:
-    return render(request, "requests.html", requests_context(request, viewer.name))
+    me = in_thread_transaction(request, lambda svc: svc.users.me(viewer.name))
+    return render(request, "requests.html", requests_context(me))
 
 
 @router.get("/requests/new", response_class=HTMLResponse)
 def request_form(request: Request, viewer: Viewer, tier: str = "research") -> Response:
-    ctx = requests_context(request, viewer.name)
+    ctx = requests_context(in_thread_transaction(request, lambda svc: svc.users.me(viewer.name)))
     ctx.update(
         values={
             "tier": tier if tier in ("research", "consortium") else "research",
@@ -225,8 +260,7 @@ async def file_request(request: Request, viewer: Viewer) -> Response:
     status = 422
     try:
         body = RequestIn.model_validate(data)
-        with factory_of(request).unit_of_work() as svc:
-            created = svc.requests.create(viewer.name, body)
+        created = await in_transaction(request, lambda svc: svc.requests.create(viewer.name, body))
     except ValidationError as exc:
         errors = field_errors(exc)
     except (InvalidInput, Conflict, NotFound) as exc:
@@ -235,7 +269,7 @@ async def file_request(request: Request, viewer: Viewer) -> Response:
     else:
         flash(request, f"Request #{created.id} filed: an admin will review it.")
         return RedirectResponse(base_path(request) + "requests", status_code=303)
-    ctx = requests_context(request, viewer.name)
+    ctx = requests_context(await in_transaction(request, lambda svc: svc.users.me(viewer.name)))
     ctx.update(values=data, errors=errors)
     return render(request, "request_form.html", ctx, status_code=status)
 
@@ -243,8 +277,7 @@ async def file_request(request: Request, viewer: Viewer) -> Response:
 @router.post("/requests/{request_id}/withdraw")
 async def withdraw(request: Request, request_id: Id, viewer: Viewer) -> Response:
     await form_data(request)
-    with factory_of(request).unit_of_work() as svc:
-        svc.requests.withdraw(viewer.name, request_id)
+    await in_transaction(request, lambda svc: svc.requests.withdraw(viewer.name, request_id))
     flash(request, f"Request #{request_id} withdrawn.")
     return RedirectResponse(base_path(request) + "requests", status_code=303)
 
@@ -252,10 +285,12 @@ async def withdraw(request: Request, request_id: Id, viewer: Viewer) -> Response
 # --- consortium leads ----------------------------------------------------------------------
 
 
-def consortium_context(request: Request, viewer: Identity, consortium_id: int) -> dict[str, Any]:
-    with factory_of(request).unit_of_work() as svc:
-        svc.consortia.authorize_lead(viewer.name, consortium_id, admin=viewer.is_admin)
-        view = svc.consortia.view(consortium_id)
+def load_consortium(svc: Services, viewer: Identity, consortium_id: int) -> ConsortiumView:
+    svc.consortia.authorize_lead(viewer.name, consortium_id, admin=viewer.is_admin)
+    return svc.consortia.view(consortium_id)
+
+
+def consortium_context(view: ConsortiumView) -> dict[str, Any]:
     shares = [(m.username, m.cpu_hours_share) for m in view.members]
     used = [(m.username, m.cpu_hours_used) for m in view.members]
     return {
@@ -269,7 +304,8 @@ def consortium_context(request: Request, viewer: Identity, consortium_id: int) -
 
 @router.get("/consortia/{consortium_id}", response_class=HTMLResponse)
 def consortium_page(request: Request, consortium_id: Id, viewer: Viewer) -> Response:
-    return render(request, "consortium.html", consortium_context(request, viewer, consortium_id))
+    view = in_thread_transaction(request, lambda svc: load_consortium(svc, viewer, consortium_id))
+    return render(request, "consortium.html", consortium_context(view))
 
 
 async def _consortium_change(
@@ -277,31 +313,37 @@ async def _consortium_change(
     viewer: Identity,
     consortium_id: int,
     form_id: str,
-    action: Any,
+    action: Callable[[Services, dict[str, str]], str],
 ) -> Response:
     """Run a lead's change; on a refusal re-render the page with the error next to the form."""
     data = await form_data(request)
+
+    def change(svc: Services) -> str:
+        svc.consortia.authorize_lead(viewer.name, consortium_id, admin=viewer.is_admin)
+        return action(svc, data)
+
     try:
-        with factory_of(request).unit_of_work() as svc:
-            svc.consortia.authorize_lead(viewer.name, consortium_id, admin=viewer.is_admin)
-            message = action(svc, data)
+        message = await in_transaction(request, change)
     except ValidationError as exc:
         errors, status = field_errors(exc), 422
     except QuotaError as exc:
-        if exc.status_code in (401, 403, 404) and exc.code != "not_found":
+        if exc.status_code >= 500 or (
+            exc.status_code in (401, 403, 404) and exc.code != "not_found"
+        ):
             raise
         errors, status = {"__form__": exc.detail}, exc.status_code
     else:
         flash(request, message)
         return RedirectResponse(f"{base_path(request)}consortia/{consortium_id}", status_code=303)
-    ctx = consortium_context(request, viewer, consortium_id)
+    view = await in_transaction(request, lambda svc: load_consortium(svc, viewer, consortium_id))
+    ctx = consortium_context(view)
     ctx.update(errors={form_id: errors}, values={form_id: data})
     return render(request, "consortium.html", ctx, status_code=status)
 
 
 @router.post("/consortia/{consortium_id}/members", response_class=HTMLResponse)
 async def add_member(request: Request, consortium_id: Id, viewer: Viewer) -> Response:
-    def act(svc: Any, data: dict[str, str]) -> str:
+    def act(svc: Services, data: dict[str, str]) -> str:
         body = MemberIn.model_validate(clean(data, ("username", "role", "cpu_hours_share")))
         svc.consortia.add_member(
             viewer.actor, consortium_id, body.username, body.role, body.cpu_hours_share
@@ -315,7 +357,7 @@ async def add_member(request: Request, consortium_id: Id, viewer: Viewer) -> Res
 async def set_share(
     request: Request, consortium_id: Id, username: Username, viewer: Viewer
 ) -> Response:
-    def act(svc: Any, data: dict[str, str]) -> str:
+    def act(svc: Services, data: dict[str, str]) -> str:
         body = ShareIn.model_validate(clean(data, ("cpu_hours_share",)))
         svc.consortia.set_share(viewer.actor, consortium_id, username, body.cpu_hours_share)
         return f"{username}'s share is now {body.cpu_hours_share:g} CPU-hours."
@@ -327,7 +369,7 @@ async def set_share(
 async def remove_member(
     request: Request, consortium_id: Id, username: Username, viewer: Viewer
 ) -> Response:
-    def act(svc: Any, data: dict[str, str]) -> str:
+    def act(svc: Services, data: dict[str, str]) -> str:
         svc.consortia.remove_member(viewer.actor, consortium_id, username)
         return f"{username} removed."
 

@@ -1,4 +1,5 @@
-"""`Factory.run`: the hub endpoints' transactions on the event loop, on both backends."""
+"""`Factory.run`: the hub endpoints' and pages' transactions on the event loop, on both
+backends; the guard that keeps synchronous ones off the loop."""
 
 from __future__ import annotations
 
@@ -9,10 +10,20 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
+from starlette.concurrency import run_in_threadpool
 
 from dev.procs import free_port
+from quota_service.app import create_app
 from quota_service.config import Settings
-from quota_service.db import async_url, unavailable
+from quota_service.db import (
+    LOOP_GUARD_ENV,
+    BlockingOnEventLoop,
+    async_url,
+    forbid_on_event_loop,
+    unavailable,
+    upgrade,
+)
 from quota_service.errors import DatabaseUnavailable, InvalidInput
 from quota_service.factory import Factory, Services
 from tests.support.databases import PG_ADMIN_URL, DatabaseFactory
@@ -122,3 +133,47 @@ def test_only_connection_failures_count_as_unavailable() -> None:
     assert unavailable(PoolTimeout("QueuePool limit reached"))
     assert not unavailable(ValueError("a bug"))
     assert not unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
+
+
+async def test_the_loop_guard_refuses_a_synchronous_unit_of_work_on_the_loop(
+    factory: Factory,
+) -> None:
+    """With the guard (the test stacks turn it on), a synchronous transaction on the event
+    loop's thread raises instead of blocking the loop; `Factory.run` and the thread pool pass."""
+    forbid_on_event_loop(factory.engine)
+    try:
+        refused = pytest.raises(BlockingOnEventLoop, match=r"factory\.run")
+        with refused, factory.unit_of_work() as svc:
+            svc.users.find("ada")
+        pool = factory.engine.pool
+        assert isinstance(pool, QueuePool)
+        assert pool.checkedout() == 0  # the refused connection went back
+        assert await factory.run(lambda svc: svc.users.ensure("ada").username) == "ada"
+
+        def in_a_thread() -> str | None:
+            with factory.unit_of_work() as svc:
+                user = svc.users.find("ada")
+                return user.username if user else None
+
+        assert await run_in_threadpool(in_a_thread) == "ada"
+    finally:
+        await factory.dispose_async()
+
+
+async def test_the_app_installs_the_loop_guard_when_asked(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(db_url)
+    for value, guarded in (("0", False), ("1", True)):
+        monkeypatch.setenv(LOOP_GUARD_ENV, value)
+        factory = Factory(Settings(database_url=db_url))
+        try:
+            create_app(factory.settings, factory=factory)
+            if guarded:
+                with pytest.raises(BlockingOnEventLoop), factory.unit_of_work() as svc:
+                    svc.users.find("ada")
+            else:
+                with factory.unit_of_work() as svc:
+                    assert svc.users.find("ada") is None
+        finally:
+            factory.dispose()

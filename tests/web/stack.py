@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from quota_service.db import LOOP_GUARD_ENV
 from tests.support.quota import PREFIX, QuotaStack
 
 EXTRA_HUB_CONFIG = """
@@ -58,5 +59,6 @@ def start_web_stack(workdir: Path, db_url: str) -> WebStack:
         workdir,
         db_url,
         extra_hub_config=EXTRA_HUB_CONFIG,
-        env={"NEXUS_QUOTA_SESSION_SECRET": secrets.token_hex(32)},
+        # The loop guard: a page that runs a synchronous transaction on the event loop fails.
+        env={"NEXUS_QUOTA_SESSION_SECRET": secrets.token_hex(32), LOOP_GUARD_ENV: "1"},
     )
