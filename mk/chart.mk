@@ -7,7 +7,12 @@ Z2JH_VERSION := 4.4.0
 Z2JH_TGZ := $(CHART_DIR)/charts/jupyterhub-$(Z2JH_VERSION).tgz
 NEXUS_Z2JH_REFERENCE ?= $(abspath $(ROOT)/../shared/reference/z2jh-$(Z2JH_VERSION))
 
-.PHONY: chart-test chart-deps chart-package chart-dependency
+.PHONY: chart-test chart-deps chart-package chart-dependency chart-schema
+
+# values.schema.yaml is the source: this writes values.schema.json and the values table of
+# docs/chart.md from it (tests/chart/test_schema_source.py fails when either is stale).
+chart-schema: venv  ## regenerate helm/roman-nexus/values.schema.json and docs/chart.md's values table
+	$(VPY) $(ROOT)/helm/tools/chart_schema.py
 
 $(Z2JH_TGZ):
 	@mkdir -p $(dir $@)
