@@ -26,11 +26,14 @@ import os
 import stat
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NOATIME keeps the job from updating directory access times; the kernel allows it only to the
 # owner or CAP_FOWNER, so it is tried first and dropped on EPERM.
 NOATIME = getattr(os, "O_NOATIME", 0)
+
+T = TypeVar("T")
 
 # Kinds of entries the walk yields.
 FILE = "file"
@@ -184,6 +187,55 @@ def rel_join(rel: str, name: str) -> str:
     return f"{rel}/{name}" if rel else name
 
 
+# Lists one directory (fd, rel_dir, dev): yields what the caller wants of it and returns its
+# subdirectories on `dev` to enter, as ``(name, ino)``.
+Lister = Callable[[int, str, int], Generator[T, None, list[tuple[str, int]]]]
+
+
+def _descend(
+    root: bytes | str, report: WalkReport, lister: Lister[T]
+) -> Generator[T, None, os.stat_result]:
+    """The one safe descent under `root`, depth first: every directory is opened relative to its
+    parent's descriptor by ``open_subdir`` (no symlink, same file system and mount, the inode
+    listed) and handed to `lister`; what `lister` yields is passed on. A subdirectory that
+    cannot be opened safely is recorded in `report` and skipped. Returns the root's ``fstat``.
+    Raises OSError only when the root itself cannot be opened.
+    """
+    root_fd = open_dir(root)
+    # Each frame: (fd, rel path, subdirectories still to enter as (name, ino)).
+    stack: list[tuple[int, str, list[tuple[str, int]]]] = []
+    try:
+        root_st = os.fstat(root_fd)
+        dev = root_st.st_dev
+        mnt = mount_id(root_fd)
+        subdirs = yield from lister(root_fd, "", dev)
+        stack.append((root_fd, "", subdirs))
+        while stack:
+            fd, rel, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                if fd != root_fd:
+                    os.close(fd)
+                continue
+            name, ino = pending.pop()
+            child_rel = rel_join(rel, name)
+            try:
+                cfd = open_subdir(fd, name, dev, ino, mnt)
+            except OSError as exc:
+                report.add(_issue(child_rel, exc))
+                continue
+            # On the stack while it is listed, so it is closed if the listing raises.
+            stack.append((cfd, child_rel, []))
+            child_pending = yield from lister(cfd, child_rel, dev)
+            stack[-1] = (cfd, child_rel, child_pending)
+    finally:
+        for fd, _, _ in stack:
+            if fd != root_fd:
+                os.close(fd)
+        os.close(root_fd)
+    return root_st
+
+
 def walk(
     root: bytes | str,
     report: WalkReport | None = None,
@@ -201,39 +253,13 @@ def walk(
     Raises OSError only when the root itself cannot be opened.
     """
     rep = report if report is not None else WalkReport()
-    root_fd = open_dir(root)
-    # Each frame: (fd, rel path, subdirectories still to enter as (name, ino)).
-    stack: list[tuple[int, str, list[tuple[str, int]]]] = []
-    try:
-        dev = os.fstat(root_fd).st_dev
-        mnt = mount_id(root_fd)
-        subdirs = yield from _list(root_fd, "", dev, rep, include_dirs)
-        stack.append((root_fd, "", subdirs))
-        while stack:
-            fd, rel, pending = stack[-1]
-            if not pending:
-                stack.pop()
-                if fd != root_fd:
-                    os.close(fd)
-                continue
-            name, ino = pending.pop()
-            child_rel = rel_join(rel, name)
-            try:
-                cfd = open_subdir(fd, name, dev, ino, mnt)
-            except OSError as exc:
-                rep.add(_issue(child_rel, exc))
-                continue
-            try:
-                child_pending = yield from _list(cfd, child_rel, dev, rep, include_dirs)
-            except BaseException:
-                os.close(cfd)
-                raise
-            stack.append((cfd, child_rel, child_pending))
-    finally:
-        for fd, _, _ in stack:
-            if fd != root_fd:
-                os.close(fd)
-        os.close(root_fd)
+
+    def listing(
+        fd: int, rel: str, dev: int
+    ) -> Generator[tuple[int, str, str, os.stat_result], None, list[tuple[str, int]]]:
+        return (yield from _list(fd, rel, dev, rep, include_dirs))
+
+    yield from _descend(root, rep, listing)
 
 
 def walk_dirs(
@@ -243,40 +269,23 @@ def walk_dirs(
 ) -> os.stat_result:
     """Drive `visit(fd, rel_dir, dev)` over every directory under `root`, depth first.
 
-    The same traversal as ``walk`` for callers that handle a whole directory at a time (the
-    scanner's hot loop): `visit` lists the directory at `fd` and returns its subdirectories on
-    `dev` as ``(name, ino)``; this function opens each safely (``open_subdir``) and recurses.
+    The same traversal as ``walk`` (``_descend``) for callers that handle a whole directory at a
+    time (the scanner's hot loop): `visit` lists the directory at `fd` and returns its
+    subdirectories on `dev` as ``(name, ino)``, which are opened safely and visited in turn.
     Returns the root's ``fstat``. Raises OSError only when the root cannot be opened.
     """
-    root_fd = open_dir(root)
-    stack: list[tuple[int, str, list[tuple[str, int]]]] = []
-    try:
-        root_st = os.fstat(root_fd)
-        dev = root_st.st_dev
-        mnt = mount_id(root_fd)
-        stack.append((root_fd, "", _visit(visit, root_fd, "", dev, report)))
-        while stack:
-            fd, rel, pending = stack[-1]
-            if not pending:
-                stack.pop()
-                if fd != root_fd:
-                    os.close(fd)
-                continue
-            name, ino = pending.pop()
-            child_rel = rel_join(rel, name)
-            try:
-                cfd = open_subdir(fd, name, dev, ino, mnt)
-            except OSError as exc:
-                report.add(_issue(child_rel, exc))
-                continue
-            stack.append((cfd, child_rel, []))
-            stack[-1] = (cfd, child_rel, _visit(visit, cfd, child_rel, dev, report))
-    finally:
-        for fd, _, _ in stack:
-            if fd != root_fd:
-                os.close(fd)
-        os.close(root_fd)
-    return root_st
+
+    def listing(fd: int, rel: str, dev: int) -> Generator[None, None, list[tuple[str, int]]]:
+        yield from ()
+        return _visit(visit, fd, rel, dev, report)
+
+    descent = _descend(root, report, listing)
+    while True:
+        try:
+            next(descent)
+        except StopIteration as done:
+            root_st: os.stat_result = done.value
+            return root_st
 
 
 def _issue(rel: str, exc: OSError) -> WalkIssue:
