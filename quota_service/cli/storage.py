@@ -15,8 +15,9 @@ import click
 
 from ..filesystem.notify import SmtpSender
 from ..filesystem.scanner import RootUsage
-from ..services.purge import PurgeService, StepReport
-from ..services.storage import StorageConfig, StorageService
+from ..jobs.purge import PurgeService, StepReport
+from ..jobs.purge_common import StorageConfig
+from ..jobs.scan import StorageService
 from .context import CliState, emit, handle_errors, pass_state
 
 EXIT_PARTIAL = 5

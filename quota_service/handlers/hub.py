@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import NotFound
+from ..jobs.purge_common import StorageConfig
 from ..metrics import SPAWN_DECISIONS
 from ..models.restores import RestoreView, SpawnAllowedWithRestore
 from ..models.v1 import (
@@ -26,7 +27,6 @@ from ..models.v1 import (
 )
 from ..services.login import start_restore
 from ..services.restores import RestoreRunner
-from ..services.storage import StorageConfig
 from .deps import FactoryDep, HubDep
 
 router = APIRouter(prefix="/hub", tags=["hub"])

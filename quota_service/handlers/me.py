@@ -45,8 +45,7 @@ def withdraw_request(
 
 
 def _purge(factory: FactoryDep) -> Any:
-    from ..services.purge import PurgeService
-    from ..services.storage import StorageConfig
+    from ..jobs.purge import PurgeService, StorageConfig
 
     return PurgeService(factory, StorageConfig.from_settings(factory.settings))
 

@@ -1,19 +1,16 @@
-"""What happens when a person starts a server: bring back a home archived while they were away."""
+"""What happens when a person starts a server: bring back a home archived while they were away.
+
+The synchronous form, for the CLI and tests, is `jobs.restore.restore_at_login`.
+"""
 
 from __future__ import annotations
 
-import logging
-
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import Conflict
 from ..factory import Factory
+from ..jobs.purge_common import StorageConfig
 from ..models.restores import RestoreView
-from .purge import restore_if_archived
 from .restores import RestoreRunner, has_archived_home
-from .storage import StorageConfig
-
-log = logging.getLogger(__name__)
 
 
 async def start_restore(factory: Factory, username: str) -> RestoreView | None:
@@ -31,24 +28,3 @@ async def start_restore(factory: Factory, username: str) -> RestoreView | None:
     if not await factory.run(lambda svc: has_archived_home(svc, username)):
         return None
     return await run_in_threadpool(RestoreRunner(factory, config).begin, username)
-
-
-def restore_at_login(factory: Factory, config: StorageConfig, username: str) -> str | None:
-    """Restore an inactivity archive of this person's home now; return a notice when it did.
-
-    The synchronous form (CLI and tests); a spawn uses `start_restore`. A purge job holding the
-    lock or an unreachable archive is logged and the next login tries again.
-    """
-    if not config.home_mounted:
-        return None
-    try:
-        restored = restore_if_archived(factory, config, username)
-    except Conflict as exc:
-        log.warning("restore for %s postponed: %s", username, exc.detail)
-        return None
-    except Exception:
-        log.exception("restore for %s failed; it will be retried at the next login", username)
-        return None
-    if restored:
-        return "Your home was archived while you were away; it has been restored."
-    return None

@@ -26,8 +26,8 @@ from hub_config.hook import QuotaSpawnHook
 from hub_config.restore_wait import RESTORING
 from quota_service.config import ArchiveSettings, Settings
 from quota_service.factory import Factory
-from quota_service.services.purge import PurgeService
-from quota_service.services.storage import StorageConfig
+from quota_service.jobs.purge import PurgeService
+from quota_service.jobs.purge_common import StorageConfig
 from tests.support.clock import FakeClock
 from tests.support.databases import DatabaseFactory
 from tests.support.processes import TEST_OUTPUT

@@ -21,11 +21,11 @@ from sqlalchemy.exc import OperationalError
 
 from quota_service.config import Settings
 from quota_service.factory import Factory
+from quota_service.jobs.purge import PurgeService
+from quota_service.jobs.purge_common import StorageConfig
 from quota_service.metrics import StorageCollector
 from quota_service.policy.loader import default_policy_text
-from quota_service.services.purge import PurgeService
 from quota_service.services.reports import StorageSummary, TierStorage
-from quota_service.services.storage import StorageConfig
 from tests.chart.chartlib import by_kind, ci_values, render
 from tests.storage.trees import layout, put
 from tests.support.clock import FakeClock

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from quota_service.errors import Conflict
 from quota_service.factory import Factory
 from quota_service.filesystem import manifest as mf
+from quota_service.jobs.purge import PurgeService
+from quota_service.jobs.scan import StorageService
 from quota_service.schema import AuditEvent
 from quota_service.schema.purge_manifest import ManifestStatus, PurgeManifest
-from quota_service.services.purge import PurgeService
-from quota_service.services.storage import StorageService
 from tests.support.clock import FakeClock
 
 from .conftest import Inbox

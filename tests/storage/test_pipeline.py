@@ -18,13 +18,14 @@ from quota_service.config import ArchiveSettings, Settings, SmtpSettings
 from quota_service.errors import Conflict
 from quota_service.factory import Factory
 from quota_service.filesystem.notify import SmtpSender
+from quota_service.jobs.purge import PurgeService
+from quota_service.jobs.purge_common import StorageConfig
+from quota_service.jobs.restore import restore_at_login, restore_if_archived
+from quota_service.jobs.scan import StorageService
 from quota_service.models.v1 import GrantIn
 from quota_service.policy import default_policy_text, parse_policy
 from quota_service.schema import AuditEvent, StorageUsageSnapshot, User, UserNotice
 from quota_service.schema.purge_manifest import ManifestStatus, PurgeManifest
-from quota_service.services.login import restore_at_login
-from quota_service.services.purge import PurgeService, restore_if_archived
-from quota_service.services.storage import StorageConfig, StorageService
 from tests.support.clock import FakeClock
 from tests.support.s3 import S3Endpoint
 

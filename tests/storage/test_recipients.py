@@ -20,8 +20,8 @@ from quota_service.filesystem.notify import (
     recipient_for,
     single_address,
 )
-from quota_service.services.purge import PurgeService
-from quota_service.services.storage import StorageConfig
+from quota_service.jobs.purge import PurgeService
+from quota_service.jobs.purge_common import StorageConfig
 from tests.support.clock import FakeClock
 
 from .conftest import Inbox

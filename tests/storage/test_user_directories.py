@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from hub_config.userdirs import UnmappableUsername, directory_name, username_of
 from quota_service.factory import Factory
-from quota_service.services.purge import PurgeService
-from quota_service.services.storage import StorageService
+from quota_service.jobs.purge import PurgeService
+from quota_service.jobs.scan import StorageService
 from tests.support.clock import FakeClock
 
 from .test_pipeline import world
