@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from pydantic import BaseModel
@@ -111,3 +111,18 @@ def _human(data: Any, indent: int = 0) -> str:
 
 
 pass_state = click.make_pass_decorator(CliState)
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON")
+
+
+def command_body(*, json: bool = False) -> Callable[[F], F]:
+    """The stack every command's function shares, placed right above its ``def``: the CLI
+    state as the first argument (`pass_state`), known failures as documented exit codes
+    (`handle_errors`) and, with `json`, the ``--json`` flag as the `as_json` argument (after
+    the command's other options in ``--help``)."""
+
+    def decorate(func: F) -> F:
+        wrapped = pass_state(handle_errors(func))
+        return cast(F, JSON_OPTION(wrapped) if json else wrapped)
+
+    return decorate

@@ -14,9 +14,7 @@ from pydantic import BaseModel
 
 from ..models.v1 import ApproveIn, ExtendIn, GrantIn
 from ..schema import RequestStatus
-from .context import CliState, emit, handle_errors, pass_state
-
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON")
+from .context import CliState, command_body, emit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,8 +36,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@pass_state
-@handle_errors
+@command_body()
 def db_upgrade(state: CliState) -> None:
     """Migrate the database to the newest schema."""
     from ..db import upgrade
@@ -49,8 +46,7 @@ def db_upgrade(state: CliState) -> None:
 
 
 @db.command("check")
-@pass_state
-@handle_errors
+@command_body()
 def db_check(state: CliState) -> None:
     """Exit non-zero unless the database is at the newest schema."""
     from ..db import ensure_current, make_engine
@@ -69,8 +65,7 @@ def db_check(state: CliState) -> None:
     type=click.IntRange(1, 32),
     help="service processes (default: settings.workers)",
 )
-@pass_state
-@handle_errors
+@command_body()
 def serve(state: CliState, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the HTTP service (the API and the pages)."""
     import uvicorn
@@ -104,9 +99,7 @@ def users() -> None:
 
 @users.command("show")
 @click.argument("username")
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def users_show(state: CliState, username: str, as_json: bool) -> None:
     """Show a person's allocations, usage, storage and requests."""
     with state.factory().unit_of_work() as svc:
@@ -122,9 +115,7 @@ def users_show(state: CliState, username: str, as_json: bool) -> None:
 @click.option("--home-hard-gib", type=float)
 @click.option("--term-days", type=int, help="term (default: the tier's)")
 @click.option("--reason", required=True, help="recorded in the audit log")
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def grant(
     state: CliState,
     username: str,
@@ -156,9 +147,7 @@ def grant(
 @click.option("--days", type=int, required=True, help="days to add to the end date")
 @click.option("--cpu-hours", type=float, help="CPU-hours to add to the budget")
 @click.option("--reason", required=True)
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def extend(
     state: CliState,
     allocation_id: int,
@@ -176,9 +165,7 @@ def extend(
 @cli.command()
 @click.argument("allocation_id", type=int)
 @click.option("--reason", required=True)
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def revoke(state: CliState, allocation_id: int, reason: str, as_json: bool) -> None:
     """Revoke an allocation (its owners fall back to Entry)."""
     with state.factory().unit_of_work() as svc:
@@ -193,9 +180,7 @@ def requests() -> None:
 
 @requests.command("list")
 @click.option("--status", type=click.Choice([s.value for s in RequestStatus]))
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def requests_list(state: CliState, status: str | None, as_json: bool) -> None:
     """List requests (all, or by status)."""
     with state.factory().unit_of_work() as svc:
@@ -210,9 +195,7 @@ def requests_list(state: CliState, status: str | None, as_json: bool) -> None:
 @click.option("--term-days", type=int)
 @click.option("--consortium-name")
 @click.option("--note")
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def requests_approve(
     state: CliState,
     request_id: int,
@@ -241,9 +224,7 @@ def requests_approve(
 @requests.command("deny")
 @click.argument("request_id", type=int)
 @click.option("--note", required=True, help="why; the requester sees it")
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def requests_deny(state: CliState, request_id: int, note: str, as_json: bool) -> None:
     """Deny a pending request with a note."""
     if not note.strip():
@@ -267,9 +248,7 @@ def consortium() -> None:
 @click.option("--lead", "leads", multiple=True, required=True, help="a lead (repeatable)")
 @click.option("--proposal-ref")
 @click.option("--reason", default="consortium created")
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def consortium_create(
     state: CliState,
     name: str,
@@ -318,9 +297,7 @@ def consortium_create(
 @click.argument("username")
 @click.option("--role", type=click.Choice(["member", "lead"]), default="member")
 @click.option("--share", type=float, default=0.0, help="CPU-hours of the pool for this member")
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def consortium_add_member(
     state: CliState, name: str, username: str, role: str, share: float, as_json: bool
 ) -> None:
@@ -336,9 +313,7 @@ def consortium_add_member(
 @click.argument("name")
 @click.argument("username")
 @click.argument("share", type=float)
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def consortium_set_share(
     state: CliState, name: str, username: str, share: float, as_json: bool
 ) -> None:
@@ -354,9 +329,7 @@ def consortium_set_share(
 @cli.command()
 @click.option("--since", type=click.DateTime(), help="from (UTC)")
 @click.option("--until", type=click.DateTime(), help="until (UTC)")
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def report(state: CliState, since: datetime | None, until: datetime | None, as_json: bool) -> None:
     """CPU-hours and estimated cost by tier and by allocation."""
     from datetime import UTC
@@ -372,9 +345,7 @@ def report(state: CliState, since: datetime | None, until: datetime | None, as_j
 
 
 @cli.command()
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def expire(state: CliState, as_json: bool) -> None:
     """End allocations past their end date; warn people ahead of time (idempotent)."""
     with state.factory().unit_of_work() as svc:

@@ -9,7 +9,7 @@ import click
 
 from ..hubapi import HubApi, HubApiError
 from ..jobs.reconcile import ReconcileOptions, reconcile
-from .context import CliState, emit, handle_errors, pass_state
+from .context import CliState, command_body, emit
 
 EXIT_HUB = 4  # the hub could not be reached
 
@@ -53,9 +53,7 @@ def register(cli: click.Group) -> None:
     "charged from their start to the person's Entry allocation and held to its limits",
 )
 @click.option("--no-adopt", is_flag=True, help="only list servers without a session")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-@pass_state
-@handle_errors
+@command_body(json=True)
 def reconcile_command(
     state: CliState,
     hub_api_url: str | None,

@@ -18,7 +18,7 @@ from ..filesystem.scanner import RootUsage
 from ..jobs.purge import PurgeService, StepReport
 from ..jobs.purge_common import StorageConfig
 from ..jobs.scan import StorageService
-from .context import CliState, emit, handle_errors, pass_state
+from .context import CliState, command_body, emit
 
 EXIT_PARTIAL = 5
 
@@ -28,7 +28,6 @@ STATE_DIR_OPTION = click.option(
     envvar="NEXUS_STORAGE_STATE_DIR",
     help="where manifests and journals live [env NEXUS_STORAGE_STATE_DIR; default .state/purge]",
 )
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="print JSON")
 USER_OPTION = click.option(
     "--user", "users", multiple=True, help="only this user (repeatable; default: everyone)"
 )
@@ -76,9 +75,7 @@ def _finish(report: StepReport, as_json: bool) -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="progress bar (default: when on a terminal)"
 )
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def scan(
     state: CliState,
     workers: int | None,
@@ -125,9 +122,7 @@ def purge() -> None:
 @USER_OPTION
 @click.option("--dry-run", is_flag=True, help="show what would be planned; write nothing")
 @STATE_DIR_OPTION
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def purge_plan(
     state: CliState, users: tuple[str, ...], dry_run: bool, state_dir: Path | None, as_json: bool
 ) -> None:
@@ -142,9 +137,7 @@ def purge_plan(
 @purge.command("notify")
 @click.option("--dry-run", is_flag=True, help="show which notices are due; send nothing")
 @STATE_DIR_OPTION
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def purge_notify(state: CliState, dry_run: bool, state_dir: Path | None, as_json: bool) -> None:
     """Send the notices that are due (e-mail over SMTP when configured, and in the app).
 
@@ -158,9 +151,7 @@ def purge_notify(state: CliState, dry_run: bool, state_dir: Path | None, as_json
 @click.option("--yes", is_flag=True, help="really act; without it this is a dry run")
 @USER_OPTION
 @STATE_DIR_OPTION
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def purge_execute(
     state: CliState, yes: bool, users: tuple[str, ...], state_dir: Path | None, as_json: bool
 ) -> None:
@@ -176,9 +167,7 @@ def purge_execute(
 @purge.command("restore")
 @click.argument("username")
 @STATE_DIR_OPTION
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def purge_restore(state: CliState, username: str, state_dir: Path | None, as_json: bool) -> None:
     """Bring back everything archived from USERNAME's home, with its times and modes.
 
@@ -197,9 +186,7 @@ def purge_restore(state: CliState, username: str, state_dir: Path | None, as_jso
 @click.option("--offset", type=int, default=0, show_default=True)
 @click.option("--limit", type=int, default=100, show_default=True)
 @STATE_DIR_OPTION
-@JSON_OPTION
-@pass_state
-@handle_errors
+@command_body(json=True)
 def purge_show(
     state: CliState,
     username: str,
