@@ -83,15 +83,6 @@ capabilities:
   drop: [ALL]
 {{- end -}}
 
-{{- define "nexus.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: {{ .Values.quota.runAsUser }}
-runAsGroup: {{ .Values.quota.runAsGroup }}
-fsGroup: {{ .Values.quota.runAsGroup }}
-seccompProfile:
-  type: RuntimeDefault
-{{- end -}}
-
 {{- /* Environment shared by the service and its jobs: the settings file and the database.
 Each other secret goes only to the workload that uses it. */ -}}
 {{- define "nexus.quota.env" -}}
