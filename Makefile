@@ -12,7 +12,7 @@ export PATH := $(ROOT)/node_modules/.bin:$(VENV)/bin:$(PATH)
 
 -include $(wildcard mk/*.mk)
 
-.PHONY: help venv lock lint typecheck test test-fast clean postgres
+.PHONY: help venv lock lint typecheck test test-fast bench clean postgres
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ test: venv postgres $(TEST_PREREQS) lint typecheck  ## run every test: unit, int
 
 test-fast: venv  ## unit tests only
 	$(VPY) -m pytest -m "not integration and not browser and not kernels and not slow" $(PYTEST_ARGS)
+
+BENCHES := bench-decisions bench-spawn bench-signin bench-streaming bench-scan bench-purge
+bench: $(BENCHES)  ## every benchmark in bench/, one after the other (slow: tens of minutes)
 
 clean:  ## remove virtualenvs and build output (keeps .state)
 	rm -rf $(VENV) build node_modules

@@ -55,6 +55,14 @@ data: $(KERNEL_VENVS)/roman-research-nexus/.installed  ## build synthetic Roman 
 bench-streaming: kernels  ## S3 streaming benchmark (full-size file); writes bench/results/streaming.{json,md}
 	$(VPY) -m bench.streaming
 
+# One read as bench-streaming times it, by hand: the kernel's Python and its fsspec configuration
+# (FSSPEC_CONFIG_DIR= for s3fs's defaults), against $AWS_ENDPOINT_URL.
+READ ?= meta
+bench-read: kernels  ## one streamed read in the Roman kernel: READ=meta|cutout|full|fits-section URI=s3://bucket/key; prints JSON
+	$(if $(URI),,$(error set URI=s3://bucket/key (and READ=meta|cutout|full|fits-section)))
+	FSSPEC_CONFIG_DIR=$${FSSPEC_CONFIG_DIR-$(KERNEL_VENVS)/roman-research-nexus/etc/fsspec} \
+	  $(RRN_PYTHON) bench/streaming_reads.py $(READ) $(URI)
+
 kernels-env:  ## print the environment a local singleuser server needs (for make dev)
 	@echo "JUPYTER_PATH=$(JUPYTER_DATA)"
 	@echo "NEXUS_TUTORIALS_DIR=$(TUTORIALS_DIR)"
@@ -63,4 +71,4 @@ kernels-env:  ## print the environment a local singleuser server needs (for make
 
 TEST_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)
 DEV_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)
-.PHONY: kernels lock-kernels data bench-streaming kernels-env
+.PHONY: kernels lock-kernels data bench-streaming bench-read kernels-env

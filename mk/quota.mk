@@ -3,4 +3,12 @@
 bench-decisions: venv postgres node_modules/.installed  ## spawn-decision latency at 1k and 100k users -> bench/results/decision_latency.json
 	$(VPY) -m bench.decision_latency --seconds 30
 
-.PHONY: bench-decisions
+# Storage benchmarks (synthetic trees from bench/storage_trees.py, kept in build/bench or
+# $NEXUS_BENCH_DIR); BENCH_ARGS passes options through, e.g. BENCH_ARGS="--files 20000 --repeats 1".
+bench-scan: venv  ## scan engine vs du -s at N and 2N files, peak memory -> bench/results/storage.json ("scan")
+	$(VPY) -m bench.storage_scan $(BENCH_ARGS)
+
+bench-purge: venv  ## purge execute vs find -delete on identical trees -> bench/results/storage.json ("purge")
+	$(VPY) -m bench.storage_purge $(BENCH_ARGS)
+
+.PHONY: bench-decisions bench-scan bench-purge
