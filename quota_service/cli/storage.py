@@ -15,8 +15,9 @@ import click
 
 from ..filesystem.notify import SmtpSender
 from ..filesystem.scanner import RootUsage
-from ..jobs.purge import PurgeService, StepReport
+from ..jobs.purge import PurgeService
 from ..jobs.purge_common import StorageConfig
+from ..jobs.results import R, StepReport
 from ..jobs.scan import StorageService
 from .context import CliState, command_body, emit
 
@@ -59,7 +60,7 @@ def _purge_service(state: CliState, state_dir: Path | None) -> PurgeService:
     return PurgeService(state.factory(), config, sender=sender, actor=actor)
 
 
-def _finish(report: StepReport, as_json: bool) -> None:
+def _finish(report: StepReport[R], as_json: bool) -> None:
     emit(report.as_dict(), as_json)
     if report.partial and not report.dry_run:
         sys.exit(EXIT_PARTIAL)
@@ -176,7 +177,7 @@ def purge_restore(state: CliState, username: str, state_dir: Path | None, as_jso
     """
     report = _purge_service(state, state_dir).restore(username)
     _finish(report, as_json)
-    if any(m["errors"] for m in report.manifests):
+    if any(m.failed for m in report.manifests):
         sys.exit(EXIT_PARTIAL)
 
 

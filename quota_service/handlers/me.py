@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
+from ..models.purge import PurgeManifestEntryView, PurgeManifestView
 from ..models.v1 import MAX_ID, MeView, RequestIn, RequestView, UsageView
 from .deps import FactoryDep, UserDep
 
@@ -50,25 +51,25 @@ def _purge(factory: FactoryDep) -> Any:
     return PurgeService(factory, StorageConfig.from_settings(factory.settings))
 
 
-@router.get("/purge-manifests", response_model=list[dict[str, Any]])
-def my_purge_manifests(factory: FactoryDep, caller: UserDep) -> list[dict[str, Any]]:
+@router.get("/purge-manifests", response_model=list[PurgeManifestView])
+def my_purge_manifests(factory: FactoryDep, caller: UserDep) -> list[PurgeManifestView]:
     """Planned and past purges of my home and scratch: when, why, how many files."""
     with factory.unit_of_work() as svc:
         svc.users.ensure(caller.name)
-    result: list[dict[str, Any]] = _purge(factory).manifests_for(caller.name)
+    result: list[PurgeManifestView] = _purge(factory).manifests_for(caller.name)
     return result
 
 
-@router.get("/purge-manifests/{manifest_id}/entries", response_model=list[dict[str, Any]])
+@router.get("/purge-manifests/{manifest_id}/entries", response_model=list[PurgeManifestEntryView])
 def my_purge_manifest_entries(
     manifest_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     factory: FactoryDep,
     caller: UserDep,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> list[dict[str, Any]]:
+) -> list[PurgeManifestEntryView]:
     """Each file a purge will touch (or touched): path, size, times, action, archive key."""
-    result: list[dict[str, Any]] = _purge(factory).manifest_entries(
+    result: list[PurgeManifestEntryView] = _purge(factory).manifest_entries(
         caller.name, manifest_id, offset, limit
     )
     return result

@@ -22,12 +22,13 @@ record. File-system work happens between transactions, never inside one.
 
 from __future__ import annotations
 
-from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, StepReport, StorageConfig
+from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, StorageConfig
 from .purge_execute import ExecuteStep
 from .purge_listings import ListingsStep
 from .purge_notify import NotifyStep
 from .purge_plan import PlanStep
 from .restore import RestoreStep
+from .results import StepReport
 
 __all__ = ["ARCHIVE_REASONS", "WHOLE_HOME", "PurgeService", "StepReport", "StorageConfig"]
 

@@ -23,6 +23,7 @@ from ..filesystem.notify import (
 )
 from ..schema.purge_manifest import PurgeManifest
 from ..services import manifest_guard as guard
+from .results import R, StepReport
 
 if TYPE_CHECKING:
     from ..factory import Factory, Services
@@ -71,31 +72,6 @@ WHOLE_HOME = (mf.HOME_INACTIVE, mf.HOME_ALLOCATION_ENDED)
 
 def ns_of(dt: datetime) -> int:
     return int(dt.timestamp() * 1_000_000_000)
-
-
-@dataclass
-class StepReport:
-    step: str
-    dry_run: bool = False
-    manifests: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    run_id: str | None = None
-    # Worth saying, not failures (they leave the exit code alone).
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def partial(self) -> bool:
-        return bool(self.errors) or any(m.get("errors") for m in self.manifests)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "dry_run": self.dry_run,
-            "run_id": self.run_id,
-            "manifests": self.manifests,
-            "errors": self.errors,
-            "notes": self.notes,
-        }
 
 
 class PurgeJobBase:
@@ -153,7 +129,7 @@ class PurgeJobBase:
             os.close(fd)
 
     def _audit(
-        self, svc: Services, action: str, target: str, report: StepReport, dry_run: bool
+        self, svc: Services, action: str, target: str, report: StepReport[R], dry_run: bool
     ) -> None:
         svc.audit.record(
             actor=self.actor,
@@ -163,12 +139,12 @@ class PurgeJobBase:
             after={
                 "dry_run": dry_run,
                 "manifests": len(report.manifests),
-                "files": sum(int(m.get("files", 0)) for m in report.manifests),
+                "files": sum(m.counted_files for m in report.manifests),
                 "errors": len(report.errors),
             },
         )
 
-    def _retire_unbound(self, svc: Services, report: StepReport) -> None:
+    def _retire_unbound(self, svc: Services, report: StepReport[R]) -> None:
         retired = guard.retire_unbound(svc.ctx.session, svc.ctx.now())
         if retired:
             report.notes.append(f"manifests {retired}: {guard.UNBOUND}")

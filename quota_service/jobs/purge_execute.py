@@ -20,7 +20,8 @@ from ..filesystem.notify import (
 from ..schema import User
 from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from ..services import manifest_guard as guard
-from .purge_common import PurgeJobBase, StepReport, ns_of
+from .purge_common import PurgeJobBase, ns_of
+from .results import ExecuteRow, StepReport
 
 if TYPE_CHECKING:
     pass
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
 class ExecuteStep(PurgeJobBase):
     """`execute`: the manifests whose lead time has passed, from checked private copies."""
 
-    def execute(self, *, yes: bool = False, users: list[str] | None = None) -> StepReport:
+    def execute(
+        self, *, yes: bool = False, users: list[str] | None = None
+    ) -> StepReport[ExecuteRow]:
         now = self.factory.clock()
-        report = StepReport("execute", dry_run=not yes)
+        report = StepReport[ExecuteRow]("execute", dry_run=not yes)
         with self._lock():
             with self.factory.unit_of_work() as svc:
                 if yes:
@@ -73,7 +76,7 @@ class ExecuteStep(PurgeJobBase):
                         archiver = self.archiver()
                         done = self._archive(p, copy, archiver, now, yes)
                         self._record(p, copy, done, archiver, now, yes, report)
-            report.manifests.sort(key=lambda r: int(r["manifest"]))
+            report.manifests.sort(key=lambda r: r.manifest)
             with self.factory.unit_of_work() as svc:
                 self._audit(svc, "storage.purge.execute", now.isoformat(), report, not yes)
         return report
@@ -89,7 +92,12 @@ class ExecuteStep(PurgeJobBase):
             return str(exc)
 
     def _checked(
-        self, todo: list[guard.Planned], work: Path, now: datetime, yes: bool, report: StepReport
+        self,
+        todo: list[guard.Planned],
+        work: Path,
+        now: datetime,
+        yes: bool,
+        report: StepReport[ExecuteRow],
     ) -> list[tuple[guard.Planned, Path]]:
         """Private copies of the manifests that are what their rows planned; the others are
         reported, noted on their rows and left as they are (pending or partial)."""
@@ -121,7 +129,7 @@ class ExecuteStep(PurgeJobBase):
         archiver: S3Archiver | None,
         now: datetime,
         yes: bool,
-        report: StepReport,
+        report: StepReport[ExecuteRow],
     ) -> None:
         try:
             self._record_outcome(p, copy, outcome, archiver, now, yes, report)
@@ -137,25 +145,25 @@ class ExecuteStep(PurgeJobBase):
         archiver: S3Archiver | None,
         now: datetime,
         yes: bool,
-        report: StepReport,
+        report: StepReport[ExecuteRow],
     ) -> None:
         if isinstance(outcome, str):
             report.errors.append(f"{p.user} manifest {p.id}: {outcome}")
             return
         res = outcome
-        result = {
-            "manifest": p.id,
-            "user": p.user,
-            "done": res.done,
-            "kept": res.kept,
-            "absent": res.absent,
-            "errors": res.errors,
-            "uploaded": res.uploaded,
-            "already_done": res.already_done,
-            "bytes_freed": res.bytes_freed,
-            "kept_samples": res.kept_samples[:10],
-            "error_samples": res.error_samples[:10],
-        }
+        result = ExecuteRow(
+            manifest=p.id,
+            user=p.user,
+            done=res.done,
+            kept=res.kept,
+            absent=res.absent,
+            errors=res.errors,
+            uploaded=res.uploaded,
+            already_done=res.already_done,
+            bytes_freed=res.bytes_freed,
+            kept_samples=res.kept_samples[:10],
+            error_samples=res.error_samples[:10],
+        )
         report.manifests.append(result)
         if not yes:
             return
@@ -166,7 +174,7 @@ class ExecuteStep(PurgeJobBase):
             assert m is not None
             m.status = ManifestStatus.done if res.complete else ManifestStatus.partial
             m.executed_at = now
-            m.result = result
+            m.result = result.as_dict()
 
     def _copy_records(self, archiver: S3Archiver, p: guard.Planned, copy: Path) -> None:
         """Keep the manifest (the checked copy) and journal beside the archived objects."""

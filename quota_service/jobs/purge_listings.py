@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from ..errors import Conflict, NotFound, UpstreamUnavailable
 from ..filesystem import manifest as mf
 from ..filesystem.journal import FileJournal
+from ..models.purge import PurgeManifestEntryView, PurgeManifestView
 from ..schema.purge_manifest import PurgeManifest
 from ..services import manifest_guard as guard
 from .purge_common import PurgeJobBase
@@ -22,24 +23,24 @@ if TYPE_CHECKING:
 class ListingsStep(PurgeJobBase):
     """What the owner sees: their manifests, and a page of one manifest's entries."""
 
-    def manifests_for(self, username: str) -> list[dict[str, Any]]:
+    def manifests_for(self, username: str) -> list[PurgeManifestView]:
         with self.factory.unit_of_work() as svc:
             user = svc.users.get(username)
             return [
-                {
-                    "id": m.id,
-                    "area": m.area,
-                    "reason": m.reason,
-                    "why": m.why,
-                    "files": m.files,
-                    "bytes": m.bytes,
-                    "status": m.status.value,
-                    "action_at": m.action_at.isoformat(),
-                    "first_notice_at": m.first_notice_at.isoformat() if m.first_notice_at else None,
-                    "executed_at": m.executed_at.isoformat() if m.executed_at else None,
-                    "restored_at": m.restored_at.isoformat() if m.restored_at else None,
-                    "result": m.result,
-                }
+                PurgeManifestView(
+                    id=m.id,
+                    area=m.area,
+                    reason=m.reason,
+                    why=m.why,
+                    files=m.files,
+                    bytes=m.bytes,
+                    status=m.status.value,
+                    action_at=m.action_at.isoformat(),
+                    first_notice_at=m.first_notice_at.isoformat() if m.first_notice_at else None,
+                    executed_at=m.executed_at.isoformat() if m.executed_at else None,
+                    restored_at=m.restored_at.isoformat() if m.restored_at else None,
+                    result=m.result,
+                )
                 for m in svc.ctx.session.scalars(
                     select(PurgeManifest)
                     .where(PurgeManifest.user_id == user.id)
@@ -49,7 +50,7 @@ class ListingsStep(PurgeJobBase):
 
     def manifest_entries(
         self, username: str, manifest_id: int, offset: int = 0, limit: int = 500
-    ) -> list[dict[str, Any]]:
+    ) -> list[PurgeManifestEntryView]:
         """A page of one manifest's entries with each one's state, for the owner to inspect."""
         with self.factory.unit_of_work() as svc:
             user = svc.users.get(username)
@@ -88,9 +89,11 @@ class ListingsStep(PurgeJobBase):
         if not path.is_file():
             raise NotFound(f"the file list of purge manifest {manifest_id} is no longer kept")
 
-    def _entries(self, path: Path, journal: Path, offset: int, limit: int) -> list[dict[str, Any]]:
+    def _entries(
+        self, path: Path, journal: Path, offset: int, limit: int
+    ) -> list[PurgeManifestEntryView]:
         steps = FileJournal(journal).load() if journal.exists() else {}
-        out: list[dict[str, Any]] = []
+        out: list[PurgeManifestEntryView] = []
         for e in mf.read_entries(path):
             if e.seq < offset:
                 continue
@@ -98,16 +101,16 @@ class ListingsStep(PurgeJobBase):
                 break
             step = steps.get(e.seq)
             out.append(
-                {
-                    "path": mf.display(e.path),
-                    "type": e.kind,
-                    "action": e.action,
-                    "size": e.size,
-                    "atime": e.atime_ns // 1_000_000_000,
-                    "mtime": e.mtime_ns // 1_000_000_000,
-                    "archive_key": e.archive_key,
-                    "state": step.state if step else "pending",
-                    "note": step.reason if step else "",
-                }
+                PurgeManifestEntryView(
+                    path=mf.display(e.path),
+                    type=e.kind,
+                    action=e.action,
+                    size=e.size,
+                    atime=e.atime_ns // 1_000_000_000,
+                    mtime=e.mtime_ns // 1_000_000_000,
+                    archive_key=e.archive_key,
+                    state=step.state if step else "pending",
+                    note=step.reason if step else "",
+                )
             )
         return out

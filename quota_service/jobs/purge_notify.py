@@ -21,7 +21,8 @@ from ..schema import User
 from ..schema.notice_delivery import NoticeDelivery
 from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
 from ..services import manifest_guard as guard
-from .purge_common import PurgeJobBase, StepReport
+from .purge_common import PurgeJobBase
+from .results import NoticeRow, StepReport
 
 if TYPE_CHECKING:
     from ..factory import Services
@@ -30,13 +31,13 @@ if TYPE_CHECKING:
 class NotifyStep(PurgeJobBase):
     """`notify`: the notices that are due, by e-mail and in the app."""
 
-    def notify(self, *, dry_run: bool = False) -> StepReport:
+    def notify(self, *, dry_run: bool = False) -> StepReport[NoticeRow]:
         with self._lock():
             return self._notify(dry_run)
 
-    def _notify(self, dry_run: bool) -> StepReport:
+    def _notify(self, dry_run: bool) -> StepReport[NoticeRow]:
         now = self.factory.clock()
-        report = StepReport("notify", dry_run=dry_run)
+        report = StepReport[NoticeRow]("notify", dry_run=dry_run)
         with self.factory.unit_of_work() as svc:
             if not dry_run:
                 self._retire_unbound(svc, report)
@@ -57,9 +58,9 @@ class NotifyStep(PurgeJobBase):
                 lead = due_lead(act_at, self.leads, sent, now)
                 if lead is None:
                     continue
-                entry = {"user": user.username, "manifest": m.id, "lead_days": lead}
-                entry["action_at"] = act_at.isoformat()
-                report.manifests.append(entry)
+                report.manifests.append(
+                    NoticeRow(user.username, m.id, lead, action_at=act_at.isoformat())
+                )
                 if dry_run:
                     continue
                 try:

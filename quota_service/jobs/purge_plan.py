@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from hub_config.userdirs import directory_name
 
 from ..filesystem import manifest as mf
-from ..filesystem.planner import UserFacts, decide, plan_root, root_header
+from ..filesystem.planner import Decision, UserFacts, decide, plan_root, root_header
 from ..schema import Allocation, StorageUsageSnapshot, User
 from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
 from ..schema.purge_run import PurgeRun
-from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, StepReport, ns_of
+from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, ns_of
+from .results import PlanRow, StepReport
 
 if TYPE_CHECKING:
     from ..factory import Services
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A manifest the plan wrote, and what its database row needs besides the report row."""
+
+    row: PlanRow
+    user_id: int
+    archive: bool
+    digest: str
 
 
 class PlanStep(PurgeJobBase):
@@ -81,17 +93,17 @@ class PlanStep(PurgeJobBase):
         )
 
     # -- plan ------------------------------------------------------------------------------
-    def plan(self, *, users: list[str] | None = None, dry_run: bool = False) -> StepReport:
+    def plan(self, *, users: list[str] | None = None, dry_run: bool = False) -> StepReport[PlanRow]:
         with self._lock():
             return self._plan(users, dry_run)
 
-    def _plan(self, users: list[str] | None, dry_run: bool) -> StepReport:
+    def _plan(self, users: list[str] | None, dry_run: bool) -> StepReport[PlanRow]:
         now = self.factory.clock()
         run_id = mf.new_run_id(ns_of(now))
         action_at = now + self.max_lead
         run_dir = self.config.state_dir / "runs" / run_id
-        report = StepReport("plan", dry_run=dry_run, run_id=run_id)
-        todo: list[tuple[int, Any]] = []
+        report = StepReport[PlanRow]("plan", dry_run=dry_run, run_id=run_id)
+        todo: list[tuple[int, Decision]] = []
         with self.factory.unit_of_work() as svc:
             if not dry_run:
                 self._retire_unbound(svc, report)
@@ -110,7 +122,7 @@ class PlanStep(PurgeJobBase):
                 facts = self._facts(svc, user)
                 decisions, _flags = decide(facts, self.factory.policy.tier(facts.tier), now)
                 todo += [(user.id, d) for d in decisions if d.area not in pending]
-        rows: list[dict[str, Any]] = []
+        rows: list[_Written] = []
         for user_id, d in todo:
             root = self.config.root_of(d.user, d.area)
             if root is None or not root.is_dir() or root.is_symlink():
@@ -140,24 +152,22 @@ class PlanStep(PurgeJobBase):
                 writer.abort()
             else:
                 writer.close()
-            row = {
-                "user": d.user,
-                "area": d.area,
-                "reason": d.reason,
-                "why": d.why,
-                "entries": stats.entries,
-                "files": stats.files,
-                "bytes": stats.bytes,
-                "path": str(path),
-                "action_at": action_at.isoformat(),
-                "excluded_foreign_links": stats.excluded_foreign_links,
-                "walk_issues": stats.report.count,
-            }
+            row = PlanRow(
+                user=d.user,
+                area=d.area,
+                reason=d.reason,
+                why=d.why,
+                entries=stats.entries,
+                files=stats.files,
+                bytes=stats.bytes,
+                path=str(path),
+                action_at=action_at.isoformat(),
+                excluded_foreign_links=stats.excluded_foreign_links,
+                walk_issues=stats.report.count,
+            )
             report.manifests.append(row)
             if stats.entries and not dry_run:
-                rows.append(
-                    {**row, "user_id": user_id, "archive": archive, "digest": writer.digest}
-                )
+                rows.append(_Written(row, user_id, archive, writer.digest))
         with self.factory.unit_of_work() as svc:
             if rows:
                 run = PurgeRun(
@@ -166,7 +176,7 @@ class PlanStep(PurgeJobBase):
                     actor=self.actor,
                     manifest_dir=str(run_dir),
                     action_at=action_at,
-                    summary={"manifests": len(rows), "files": sum(r["files"] for r in rows)},
+                    summary={"manifests": len(rows), "files": sum(r.row.files for r in rows)},
                 )
                 svc.ctx.session.add(run)
                 svc.ctx.session.flush()
@@ -174,23 +184,23 @@ class PlanStep(PurgeJobBase):
                     svc.ctx.session.add(
                         PurgeManifest(
                             run_id=run.id,
-                            user_id=r["user_id"],
-                            area=r["area"],
-                            reason=r["reason"],
-                            why=r["why"],
-                            path=r["path"],
-                            entries=r["entries"],
-                            files=r["files"],
-                            bytes=r["bytes"],
+                            user_id=r.user_id,
+                            area=r.row.area,
+                            reason=r.row.reason,
+                            why=r.row.why,
+                            path=r.row.path,
+                            entries=r.row.entries,
+                            files=r.row.files,
+                            bytes=r.row.bytes,
                             status=ManifestStatus.planned,
                             created_at=now,
                             action_at=action_at,
                             first_notice_at=None,
                             executed_at=None,
                             restored_at=None,
-                            archive_bucket=self.config.archive.bucket if r["archive"] else None,
-                            archive_prefix=self.config.archive.prefix if r["archive"] else None,
-                            digest=r["digest"],
+                            archive_bucket=self.config.archive.bucket if r.archive else None,
+                            archive_prefix=self.config.archive.prefix if r.archive else None,
+                            digest=r.digest,
                             result=None,
                         )
                     )

@@ -6,14 +6,15 @@ import logging
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import Conflict, NotFound
 from ..filesystem import manifest as mf
 from ..filesystem.archive import restore
 from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from ..services import manifest_guard as guard
-from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, StepReport, StorageConfig
+from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, StorageConfig
+from .results import RestoreRow, StepReport
 
 if TYPE_CHECKING:
     from ..factory import Factory
@@ -26,10 +27,10 @@ class RestoreStep(PurgeJobBase):
 
     def restore(
         self, username: str, *, whole_home_only: bool = False, wait: bool = False
-    ) -> StepReport:
+    ) -> StepReport[RestoreRow]:
         """Restore `username`'s archives; `wait` for a running purge step instead of refusing."""
         now = self.factory.clock()
-        report = StepReport("restore")
+        report = StepReport[RestoreRow]("restore")
         reasons = WHOLE_HOME if whole_home_only else ARCHIVE_REASONS
         # Every login asks; almost nobody has an archive. Look before taking the purge lock,
         # then look again under it (a purge may have finished in between).
@@ -46,28 +47,29 @@ class RestoreStep(PurgeJobBase):
                 except (guard.ManifestRefused, mf.ManifestError, OSError) as exc:
                     # Nothing is restored from a file that is not the planned one.
                     report.errors.append(f"{username} manifest {p.id}: {exc}; not restored")
-                    refused: dict[str, Any] = dict.fromkeys(
-                        ("files", "symlinks", "dirs", "already", "beside", "bytes"), 0
+                    refused = RestoreRow(
+                        manifest=p.id,
+                        user=username,
+                        errors=1,
+                        error_samples=[(f"manifest {p.id}", f"{exc}; not restored")],
                     )
-                    refused.update(manifest=p.id, user=username, errors=1)
-                    refused["error_samples"] = [(f"manifest {p.id}", f"{exc}; not restored")]
                     report.manifests.append(refused)
                     continue
                 if p.digest is None:
                     self._adopt(p, digest)
                 res = restore(copy, p.journal, self.archiver())
-                entry = {
-                    "manifest": p.id,
-                    "user": username,
-                    "files": res.files,
-                    "symlinks": res.symlinks,
-                    "dirs": res.dirs,
-                    "already": res.already,
-                    "beside": res.beside,
-                    "bytes": res.bytes,
-                    "errors": len(res.errors),
-                    "error_samples": res.errors[:10],
-                }
+                entry = RestoreRow(
+                    manifest=p.id,
+                    user=username,
+                    files=res.files,
+                    symlinks=res.symlinks,
+                    dirs=res.dirs,
+                    already=res.already,
+                    beside=res.beside,
+                    bytes=res.bytes,
+                    errors=len(res.errors),
+                    error_samples=res.errors[:10],
+                )
                 report.manifests.append(entry)
                 if res.errors:
                     continue
@@ -105,7 +107,7 @@ def restore_if_archived(factory: Factory, config: StorageConfig, username: str) 
     report = RestoreStep(factory, config, actor=f"login:{username}").restore(
         username, whole_home_only=True
     )
-    return any(m["files"] or m["symlinks"] for m in report.manifests)
+    return any(m.files or m.symlinks for m in report.manifests)
 
 
 def restore_at_login(factory: Factory, config: StorageConfig, username: str) -> str | None:
