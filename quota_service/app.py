@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,9 +19,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__, db, web
@@ -30,69 +26,26 @@ from .auth import HubTokenResolver
 from .config import Settings, load_settings
 from .db import ensure_current
 from .edge import EdgeMiddleware
-from .errors import DATABASE_UNAVAILABLE, QuotaError
+from .error_table import TABLE, error_response
 from .factory import Factory
 from .handlers import admin, consortia, hub, me, ops
 from .handlers.deps import AnyCallerDep
-from .limits import RateLimited
 from .metrics import ERRORS, REQUEST_LATENCY, StorageCollector
 from .services.reports import StorageSummary
 
 log = logging.getLogger("quota_service")
 
 
-def _error(status: int, detail: str, code: str) -> JSONResponse:
-    ERRORS.labels(code=code).inc()
-    return JSONResponse({"detail": detail, "code": code}, status_code=status)
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "request"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(QuotaError)
-    async def _quota_error(request: Request, exc: QuotaError) -> JSONResponse:
-        response = _error(exc.status_code, exc.detail, exc.code)
-        if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+    """Every error as `{detail, code}` with its status, from the one table (error_table.py)."""
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, _validation_message(exc), "invalid_input")
+    async def _handle(request: Request, exc: Exception) -> Response:
+        err = error_response(exc, f"{request.method} {request.url.path}")
+        ERRORS.labels(code=err.code).inc()
+        return err.json()
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"no such endpoint: {request.method} {request.url.path}"
-        return _error(exc.status_code, detail, code)
-
-    @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        log.warning("integrity conflict on %s: %s", request.url.path, exc.orig)
-        return _error(409, "the change conflicts with a concurrent one; retry", "conflict")
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return _error(500, "internal error; it has been logged", "internal_error")
-
-    async def _db_error(request: Request, exc: Exception) -> JSONResponse:
-        if not db.unavailable(exc):
-            return await _unexpected(request, exc)
-        # Cannot connect, the connection dropped mid-request, or no pooled one came free.
-        log.error("database unavailable on %s: %s: %s", request.url.path, type(exc).__name__, exc)
-        return _error(503, DATABASE_UNAVAILABLE, "database_unavailable")
-
-    app.add_exception_handler(DBAPIError, _db_error)
-    app.add_exception_handler(PoolTimeout, _db_error)
+    for kind, _build in TABLE:
+        app.add_exception_handler(kind, _handle)
 
 
 class RequestTimingMiddleware:

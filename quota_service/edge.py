@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import (
@@ -31,6 +31,7 @@ from .auth import (
     token_from_header,
 )
 from .config import Settings
+from .error_table import error_response
 from .errors import NotAuthenticated, NotFound, QuotaError, UpstreamUnavailable
 from .limits import Buckets, Rate, RateLimited, client_address, is_in, networks
 from .metrics import ERRORS
@@ -208,17 +209,15 @@ class EdgeMiddleware:
 
     async def _refuse(self, ex: _Exchange, exc: QuotaError) -> None:
         path = str(ex.scope["path"])
-        ERRORS.labels(code=exc.code).inc()
+        err = error_response(exc, f"{ex.scope['method']} {path}")
+        ERRORS.labels(code=err.code).inc()
         response: Response
         if path.startswith(self.api_prefix) or path == self.metrics_path or not self.page_error:
-            response = JSONResponse(
-                {"detail": exc.detail, "code": exc.code}, status_code=exc.status_code
-            )
+            response = err.json()
         else:
             request = Request(ex.scope)
-            response = self.page_error(request, exc.status_code, exc.detail, exc.code)
-        if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after)
+            response = self.page_error(request, err.status, err.detail, err.code)
+            response.headers.update(err.headers)
         if ex.body_unread:
             # Do not drain what the client still sends: close once this is out.
             response.headers["Connection"] = "close"

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from pydantic import AwareDatetime
 
+from ..error_table import api_errors
 from ..errors import InvalidInput
 from ..models.v1 import (
     MAX_ID,
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-@router.get("/requests", response_model=list[RequestView])
+@router.get("/requests", response_model=list[RequestView], responses=api_errors())
 def list_requests(
     factory: FactoryDep,
     caller: AdminDep,
@@ -44,25 +45,38 @@ def list_requests(
         return svc.requests.list_all(status)
 
 
-@router.post("/requests/{request_id}/approve", response_model=RequestView)
+@router.post(
+    "/requests/{request_id}/approve", response_model=RequestView, responses=api_errors(404, 409)
+)
 def approve(request_id: Id, body: ApproveIn, factory: FactoryDep, caller: AdminDep) -> RequestView:
     with factory.unit_of_work() as svc:
         return svc.requests.approve(caller.actor, request_id, body)
 
 
-@router.post("/requests/{request_id}/deny", response_model=RequestView)
+@router.post(
+    "/requests/{request_id}/deny", response_model=RequestView, responses=api_errors(404, 409)
+)
 def deny(request_id: Id, body: DenyIn, factory: FactoryDep, caller: AdminDep) -> RequestView:
     with factory.unit_of_work() as svc:
         return svc.requests.deny(caller.actor, request_id, body.note)
 
 
-@router.post("/allocations", response_model=AllocationView, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/allocations",
+    response_model=AllocationView,
+    status_code=status.HTTP_201_CREATED,
+    responses=api_errors(404, 409),
+)
 def grant(body: GrantIn, factory: FactoryDep, caller: AdminDep) -> AllocationView:
     with factory.unit_of_work() as svc:
         return svc.allocations.grant(caller.actor, body)
 
 
-@router.post("/allocations/{allocation_id}/extend", response_model=AllocationView)
+@router.post(
+    "/allocations/{allocation_id}/extend",
+    response_model=AllocationView,
+    responses=api_errors(404, 409),
+)
 def extend(
     allocation_id: Id, body: ExtendIn, factory: FactoryDep, caller: AdminDep
 ) -> AllocationView:
@@ -70,7 +84,11 @@ def extend(
         return svc.allocations.extend(caller.actor, allocation_id, body)
 
 
-@router.post("/allocations/{allocation_id}/revoke", response_model=AllocationView)
+@router.post(
+    "/allocations/{allocation_id}/revoke",
+    response_model=AllocationView,
+    responses=api_errors(404, 409),
+)
 def revoke(
     allocation_id: Id, body: RevokeIn, factory: FactoryDep, caller: AdminDep
 ) -> AllocationView:
@@ -78,7 +96,7 @@ def revoke(
         return svc.allocations.revoke(caller.actor, allocation_id, body.reason)
 
 
-@router.get("/users", response_model=list[UserSummary])
+@router.get("/users", response_model=list[UserSummary], responses=api_errors())
 def search_users(
     factory: FactoryDep,
     caller: AdminDep,
@@ -88,7 +106,7 @@ def search_users(
         return svc.users.search(q)
 
 
-@router.get("/users/{username}", response_model=MeView)
+@router.get("/users/{username}", response_model=MeView, responses=api_errors(404))
 def show_user(
     username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
     factory: FactoryDep,
@@ -99,7 +117,7 @@ def show_user(
         return svc.users.me(username)
 
 
-@router.get("/reports/usage", response_model=UsageReport)
+@router.get("/reports/usage", response_model=UsageReport, responses=api_errors())
 def usage_report(
     factory: FactoryDep,
     caller: AdminDep,
@@ -127,7 +145,7 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
         raise InvalidInput(f"{name}: {value.isoformat()} is out of range in UTC") from None
 
 
-@router.get("/audit", response_model=list[AuditView])
+@router.get("/audit", response_model=list[AuditView], responses=api_errors())
 def audit_log(
     factory: FactoryDep,
     caller: AdminDep,
@@ -138,7 +156,12 @@ def audit_log(
         return svc.audit.list(limit=limit, before_id=before_id)
 
 
-@router.post("/consortia", response_model=ConsortiumView, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/consortia",
+    response_model=ConsortiumView,
+    status_code=status.HTTP_201_CREATED,
+    responses=api_errors(409),
+)
 def create_consortium(body: ConsortiumIn, factory: FactoryDep, caller: AdminDep) -> ConsortiumView:
     with factory.unit_of_work() as svc:
         return svc.consortia.create(

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from ..error_table import api_errors
 from ..models.v1 import MAX_ID, USERNAME_PATTERN, ConsortiumView, MemberIn, ShareIn
 from .deps import FactoryDep, UserDep
 
@@ -14,14 +15,19 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 
 
-@router.get("/{consortium_id}", response_model=ConsortiumView)
+@router.get("/{consortium_id}", response_model=ConsortiumView, responses=api_errors(404))
 def show(consortium_id: Id, factory: FactoryDep, caller: UserDep) -> ConsortiumView:
     with factory.unit_of_work() as svc:
         svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
         return svc.consortia.view(consortium_id)
 
 
-@router.post("/{consortium_id}/members", response_model=ConsortiumView, status_code=201)
+@router.post(
+    "/{consortium_id}/members",
+    response_model=ConsortiumView,
+    status_code=201,
+    responses=api_errors(404, 409),
+)
 def add_member(
     consortium_id: Id, body: MemberIn, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:
@@ -32,7 +38,11 @@ def add_member(
         )
 
 
-@router.delete("/{consortium_id}/members/{username}", response_model=ConsortiumView)
+@router.delete(
+    "/{consortium_id}/members/{username}",
+    response_model=ConsortiumView,
+    responses=api_errors(404, 409),
+)
 def remove_member(
     consortium_id: Id, username: Username, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:
@@ -41,7 +51,11 @@ def remove_member(
         return svc.consortia.remove_member(caller.actor, consortium_id, username)
 
 
-@router.put("/{consortium_id}/members/{username}/share", response_model=ConsortiumView)
+@router.put(
+    "/{consortium_id}/members/{username}/share",
+    response_model=ConsortiumView,
+    responses=api_errors(404, 409),
+)
 def set_share(
     consortium_id: Id, username: Username, body: ShareIn, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:

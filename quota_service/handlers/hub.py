@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
+from ..error_table import api_errors
 from ..errors import NotFound
 from ..jobs.purge_common import StorageConfig
 from ..metrics import SPAWN_DECISIONS
@@ -32,7 +33,7 @@ from .deps import FactoryDep, HubDep
 router = APIRouter(prefix="/hub", tags=["hub"])
 
 
-@router.get("/users/{username}/entitlements", response_model=Entitlements)
+@router.get("/users/{username}/entitlements", response_model=Entitlements, responses=api_errors())
 async def entitlements(
     username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
     factory: FactoryDep,
@@ -42,7 +43,11 @@ async def entitlements(
     return await factory.run(lambda svc: svc.spawn.entitlements(username))
 
 
-@router.post("/spawn-decisions", response_model=SpawnAllowedWithRestore | SpawnDenied)
+@router.post(
+    "/spawn-decisions",
+    response_model=SpawnAllowedWithRestore | SpawnDenied,
+    responses=api_errors(404, 409),
+)
 async def spawn_decision(
     body: SpawnDecisionIn, factory: FactoryDep, caller: HubDep
 ) -> SpawnAllowed | SpawnDenied:
@@ -60,7 +65,7 @@ async def spawn_decision(
     return decision
 
 
-@router.get("/users/{username}/restore", response_model=RestoreView)
+@router.get("/users/{username}/restore", response_model=RestoreView, responses=api_errors(404))
 async def restore_status(
     username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
     factory: FactoryDep,
@@ -74,14 +79,14 @@ async def restore_status(
     return view
 
 
-@router.post("/sessions/stop", response_model=SessionStopOut)
+@router.post("/sessions/stop", response_model=SessionStopOut, responses=api_errors())
 async def stop_session(body: SessionStopIn, factory: FactoryDep, caller: HubDep) -> SessionStopOut:
     """Close (and charge) the open session of a stopped server. Idempotent."""
     closed = await factory.run(lambda svc: svc.spawn.stop(body.username, body.server_name))
     return SessionStopOut(closed=closed)
 
 
-@router.get("/sessions", response_model=list[SessionView])
+@router.get("/sessions", response_model=list[SessionView], responses=api_errors())
 async def open_sessions(factory: FactoryDep, caller: HubDep) -> list[SessionView]:
     """Sessions still open (servers the quota service believes are running)."""
     return await factory.run(lambda svc: svc.spawn.open_sessions())

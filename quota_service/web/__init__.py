@@ -14,10 +14,11 @@ import secrets
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
+from ..error_table import error_response
+from ..errors import NotFound
 from . import admin_pages, pages
 from .oauth import OAuthConfig
 from .render import PageRoute, error_page
@@ -54,13 +55,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     @web.api_route("/{rest:path}", methods=["GET", "POST"])
     async def not_found(request: Request, rest: str) -> Response:
         if rest.startswith("api/"):
-            return JSONResponse(
-                {
-                    "detail": f"no such endpoint: {request.method} {request.url.path}",
-                    "code": "not_found",
-                },
-                status_code=404,
-            )
+            where = f"{request.method} {request.url.path}"
+            return error_response(NotFound(f"no such endpoint: {where}"), where).json()
         return error_page(request, 404, "there is no such page", "not_found")
 
     app.include_router(web)

@@ -214,13 +214,6 @@ REQUEST_FIELDS = (
     "allocation_id",
     "requested_cpu_hours",
 )
-SERVICE_ERROR_FIELDS = {
-    "proposal_ref_required": "proposal_ref",
-    "allocation_required": "allocation_id",
-    "tier_mismatch": "allocation_id",
-    "not_renewable": "allocation_id",
-    "allocation_revoked": "allocation_id",
-}
 
 
 def requests_context(me: MeView) -> dict[str, Any]:
@@ -264,7 +257,7 @@ async def file_request(request: Request, viewer: Viewer) -> Response:
     except ValidationError as exc:
         errors = field_errors(exc)
     except (InvalidInput, Conflict, NotFound) as exc:
-        errors = {SERVICE_ERROR_FIELDS.get(exc.code, "__form__"): exc.detail}
+        errors = {exc.field or "__form__": exc.detail}  # next to the field it concerns
         status = exc.status_code
     else:
         flash(request, f"Request #{created.id} filed: an admin will review it.")

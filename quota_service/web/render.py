@@ -15,10 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..auth import Identity
+from ..error_table import error_response
 from ..errors import NotAuthenticated, PermissionDenied, QuotaError
 from ..handlers.deps import get_identity
 from .session import CSRF_FIELD, csrf_ok, csrf_token, session_of
@@ -175,25 +174,15 @@ class PageRoute(APIRoute):
             except NotAuthenticated:
                 session_of(request).pop("token", None)
                 return login_redirect(request, _here(request))
-            except QuotaError as exc:
-                return error_page(request, exc.status_code, exc.detail, exc.code)
             except RequestValidationError:
+                # A URL whose parts do not parse (an id out of range) names no page.
                 return error_page(request, 404, "there is no such page", "not_found")
-            except StarletteHTTPException as exc:
-                detail = exc.detail if isinstance(exc.detail, str) else "request failed"
-                return error_page(request, exc.status_code, detail, "http_error")
-            except IntegrityError:
-                return error_page(
-                    request, 409, "the change conflicts with a concurrent one; retry", "conflict"
-                )
-            except OperationalError:
-                log.exception("database error on %s", request.url.path)
-                return error_page(
-                    request, 503, "the database is unavailable; try again shortly", "database"
-                )
-            except Exception:
-                log.exception("unhandled error on page %s", request.url.path)
-                return error_page(request, 500, "internal error; it has been logged", "internal")
+            except Exception as exc:
+                # Everything else as the JSON API answers it: the same status and code.
+                err = error_response(exc, f"{request.method} {request.url.path}")
+                page = error_page(request, err.status, err.detail, err.code)
+                page.headers.update(err.headers)
+                return page
 
         return handler
 
