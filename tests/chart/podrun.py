@@ -32,6 +32,8 @@ from typing import Any
 from tests.chart.chartlib import Obj, by_kind, pod_spec
 
 VENV_BIN = Path(sys.executable).parent
+# The checkout: the venv and the project installed into it (editable) live here.
+CHECKOUT = Path(__file__).resolve().parents[2]
 PYTHON_HOME = Path(os.path.realpath(sys.executable)).parents[2]  # e.g. /root/.pyenv/versions/X
 EFS_UID, EFS_GID = 1000, 100  # what the chart's EFS access point enforces
 PATH = f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin"
@@ -123,18 +125,27 @@ class PodRunner:
             # Python (under /root, mode 0700) stays reachable by any uid; /root shows nothing else.
             "mount -t tmpfs -o mode=755 tmpfs /mnt",
             f"mkdir -p /mnt/python && mount --bind {shlex.quote(str(PYTHON_HOME))} /mnt/python",
+            # The checkout (the venv, the image's installation) is kept aside too: a pod mount
+            # such as the /tmp emptyDir must not hide it when the checkout lives under /tmp.
+            f"mkdir -p /mnt/checkout && mount --bind {shlex.quote(str(CHECKOUT))} /mnt/checkout",
             "mount -t tmpfs -o mode=755 tmpfs /root",
             f"mkdir -p {shlex.quote(str(PYTHON_HOME))}",
             f"mount --move /mnt/python {shlex.quote(str(PYTHON_HOME))}",
             # The image's tree the pod's paths live in, hidden from the host.
             "mount -t tmpfs -o mode=755 tmpfs /srv && mkdir -p /srv/nexus",
         ]
+        checkout = shlex.quote(str(CHECKOUT))
+        keep_checkout = (
+            f"[ -e {checkout}/pyproject.toml ] || "
+            f"{{ mkdir -p {checkout} && mount --bind /mnt/checkout {checkout}; }}"
+        )
         for mount in container.get("volumeMounts", []):
             source = self._volume_source(pod_name, volumes[mount["name"]], mount)
             target = shlex.quote(mount["mountPath"])
             script.append(f"mkdir -p {target} && mount --bind {shlex.quote(str(source))} {target}")
             if mount.get("readOnly"):
                 script.append(f"mount -o remount,bind,ro {target}")
+            script.append(keep_checkout)
         if ctx.get("readOnlyRootFilesystem"):
             script.append("mount -o remount,bind,ro /")
         uid = int(ctx.get("runAsUser", 0))
