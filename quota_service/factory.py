@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,14 @@ from .services.reports import ReportService
 from .services.requests import RequestService
 from .services.spawn import SpawnService
 from .services.users import UserService
+
+if TYPE_CHECKING:
+    from .config import SmtpSettings
+    from .filesystem.notify import SmtpSender
+    from .jobs.purge import PurgeService
+    from .jobs.purge_common import StorageConfig
+    from .jobs.scan import StorageService
+    from .services.restores import RestoreRunner
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -142,9 +151,55 @@ class Factory:
         with self._loop_sessionmaker() as session, session.begin():
             return work(self._services(session))
 
+    # -- jobs: what the CLI, the handlers and the login path run outside one transaction ----
+    def storage_config(self, state_dir: Path | None = None) -> StorageConfig:
+        """Where homes, scratch and the purge state live (`state_dir` overrides the setting)."""
+        from .jobs.purge_common import StorageConfig
+
+        return StorageConfig.from_settings(self.settings, state_dir)
+
+    def scan_job(self, state_dir: Path | None = None) -> StorageService:
+        """The storage scan (`nexus-quota scan`)."""
+        from .jobs.scan import StorageService
+
+        return StorageService(self, self.storage_config(state_dir))
+
+    def purge_job(
+        self, *, state_dir: Path | None = None, actor: str = "job:purge", mail: bool = False
+    ) -> PurgeService:
+        """The purge steps, recorded as `actor`; `mail`: send notices by e-mail too, when SMTP
+        is configured (the CLI's jobs do; reading manifests needs no mailer)."""
+        from .jobs.purge import PurgeService
+
+        config = self.storage_config(state_dir)
+        sender = _smtp_sender(config.smtp) if mail else None
+        return PurgeService(self, config, sender=sender, actor=actor)
+
+    def restore_runner(self, config: StorageConfig | None = None) -> RestoreRunner:
+        """Restores of archived homes at sign-in, and their status."""
+        from .services.restores import RestoreRunner
+
+        return RestoreRunner(self, config or self.storage_config())
+
     def dispose(self) -> None:
         self.engine.dispose()
 
     async def dispose_async(self) -> None:
         if "async_engine" in self.__dict__:
             await self.async_engine.dispose()
+
+
+def _smtp_sender(smtp: SmtpSettings) -> SmtpSender | None:
+    """A mailer for the notices, or None when no SMTP host is configured."""
+    from .filesystem.notify import SmtpSender
+
+    if not smtp.host:
+        return None
+    return SmtpSender(
+        smtp.host,
+        smtp.port,
+        sender=smtp.sender,
+        starttls=smtp.starttls,
+        username=smtp.username,
+        password=smtp.password.get_secret_value() if smtp.password else None,
+    )

@@ -13,12 +13,9 @@ from typing import Any
 
 import click
 
-from ..filesystem.notify import SmtpSender
 from ..filesystem.scanner import RootUsage
 from ..jobs.purge import PurgeService
-from ..jobs.purge_common import StorageConfig
 from ..jobs.results import R, StepReport
-from ..jobs.scan import StorageService
 from .context import CliState, command_body, emit
 
 EXIT_PARTIAL = 5
@@ -39,25 +36,9 @@ def register(cli: click.Group) -> None:
     cli.add_command(purge)
 
 
-def _config(state: CliState, state_dir: Path | None) -> StorageConfig:
-    return StorageConfig.from_settings(state.settings, state_dir)
-
-
 def _purge_service(state: CliState, state_dir: Path | None) -> PurgeService:
-    config = _config(state, state_dir)
-    smtp = config.smtp
-    sender = None
-    if smtp.host:
-        sender = SmtpSender(
-            smtp.host,
-            smtp.port,
-            sender=smtp.sender,
-            starttls=smtp.starttls,
-            username=smtp.username,
-            password=smtp.password.get_secret_value() if smtp.password else None,
-        )
     actor = state.actor if not state.actor.startswith("cli:") else "job:purge"
-    return PurgeService(state.factory(), config, sender=sender, actor=actor)
+    return state.factory().purge_job(state_dir=state_dir, actor=actor, mail=True)
 
 
 def _finish(report: StepReport[R], as_json: bool) -> None:
@@ -90,7 +71,7 @@ def scan(
     Exit 0 when every directory was scanned, 5 when some could not be opened (the rest are
     recorded).
     """
-    service = StorageService(state.factory(), _config(state, None))
+    service = state.factory().scan_job()
     show = sys.stderr.isatty() if progress is None else progress
     if show:
         from rich.progress import Progress

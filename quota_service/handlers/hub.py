@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 
 from ..error_table import api_errors
 from ..errors import NotFound
-from ..jobs.purge_common import StorageConfig
 from ..metrics import SPAWN_DECISIONS
 from ..models.restores import RestoreView, SpawnAllowedWithRestore
 from ..models.v1 import (
@@ -27,7 +26,6 @@ from ..models.v1 import (
     SpawnDenied,
 )
 from ..services.login import start_restore
-from ..services.restores import RestoreRunner
 from .deps import FactoryDep, HubDep
 
 router = APIRouter(prefix="/hub", tags=["hub"])
@@ -72,8 +70,7 @@ async def restore_status(
     caller: HubDep,
 ) -> RestoreView:
     """The latest restore of this person's home at sign-in: running, restored or failed."""
-    config = StorageConfig.from_settings(factory.settings)
-    view = await run_in_threadpool(RestoreRunner(factory, config).status, username)
+    view = await run_in_threadpool(factory.restore_runner().status, username)
     if view is None:
         raise NotFound(f"no restore of {username}'s home was started")
     return view

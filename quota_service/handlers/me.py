@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
@@ -53,18 +53,12 @@ def withdraw_request(
         return svc.requests.withdraw(caller.name, request_id)
 
 
-def _purge(factory: FactoryDep) -> Any:
-    from ..jobs.purge import PurgeService, StorageConfig
-
-    return PurgeService(factory, StorageConfig.from_settings(factory.settings))
-
-
 @router.get("/purge-manifests", response_model=list[PurgeManifestView], responses=api_errors())
 def my_purge_manifests(factory: FactoryDep, caller: UserDep) -> list[PurgeManifestView]:
     """Planned and past purges of my home and scratch: when, why, how many files."""
     with factory.unit_of_work() as svc:
         svc.users.ensure(caller.name)
-    result: list[PurgeManifestView] = _purge(factory).manifests_for(caller.name)
+    result: list[PurgeManifestView] = factory.purge_job().manifests_for(caller.name)
     return result
 
 
@@ -81,7 +75,7 @@ def my_purge_manifest_entries(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[PurgeManifestEntryView]:
     """Each file a purge will touch (or touched): path, size, times, action, archive key."""
-    result: list[PurgeManifestEntryView] = _purge(factory).manifest_entries(
+    result: list[PurgeManifestEntryView] = factory.purge_job().manifest_entries(
         caller.name, manifest_id, offset, limit
     )
     return result

@@ -8,9 +8,8 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from ..factory import Factory
-from ..jobs.purge_common import StorageConfig
 from ..models.restores import RestoreView
-from .restores import RestoreRunner, has_archived_home
+from .restores import has_archived_home
 
 
 async def start_restore(factory: Factory, username: str) -> RestoreView | None:
@@ -21,10 +20,10 @@ async def start_restore(factory: Factory, username: str) -> RestoreView | None:
     """
     if not factory.settings.restore_on_login:
         return None
-    config = StorageConfig.from_settings(factory.settings)
+    config = factory.storage_config()
     # Only where homes are mounted; the chart mounts them in the service (docs/storage.md).
     if not config.home_mounted:
         return None
     if not await factory.run(lambda svc: has_archived_home(svc, username)):
         return None
-    return await run_in_threadpool(RestoreRunner(factory, config).begin, username)
+    return await run_in_threadpool(factory.restore_runner(config).begin, username)
