@@ -27,6 +27,7 @@ from .services.consortia import ConsortiumService
 from .services.notices import NoticeService
 from .services.reports import ReportService
 from .services.requests import RequestService
+from .services.sessions import SessionService
 from .services.spawn import SpawnService
 from .services.users import UserService
 
@@ -54,7 +55,13 @@ class Services:
 
     @cached_property
     def spawn(self) -> SpawnService:
+        """Spawn decisions; it also charges and closes sessions (a `SessionService`)."""
         return SpawnService(self.ctx)
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        """Charging, stopping and listing sessions, apart from spawn decisions."""
+        return SessionService(self.ctx)
 
     @cached_property
     def requests(self) -> RequestService:
