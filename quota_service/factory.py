@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from .filesystem.notify import SmtpSender
     from .jobs.purge import PurgeService
     from .jobs.purge_common import StorageConfig
+    from .jobs.restore_background import RestoreRunner
     from .jobs.scan import StorageService
-    from .services.restores import RestoreRunner
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class Factory:
 
     def restore_runner(self, config: StorageConfig | None = None) -> RestoreRunner:
         """Restores of archived homes at sign-in, and their status."""
-        from .services.restores import RestoreRunner
+        from .jobs.restore_background import RestoreRunner
 
         return RestoreRunner(self, config or self.storage_config())
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from ..factory import Factory
+from ..jobs.restore_background import has_archived_home
 from ..models.restores import RestoreView
-from .restores import has_archived_home
 
 
 async def start_restore(factory: Factory, username: str) -> RestoreView | None:

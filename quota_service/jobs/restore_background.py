@@ -26,7 +26,7 @@ from ..models.restores import RestoreView
 from ..schema import User
 from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from .purge import WHOLE_HOME, PurgeService
-from .storage import StorageConfig
+from .purge_common import StorageConfig
 
 if TYPE_CHECKING:
     from ..factory import Factory, Services
