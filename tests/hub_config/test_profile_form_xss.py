@@ -26,6 +26,7 @@ from traitlets.config import Config
 
 from hub_config.z2jh import configure
 from quota_service import db
+from tests.support.consortia import create_consortium
 from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.processes import TEST_OUTPUT
 from tests.support.quota import PREFIX, QuotaStack
@@ -66,19 +67,7 @@ def _sql(stack: QuotaStack, statement: str, **params: Any) -> None:
 def _consortium(stack: QuotaStack, lead: str) -> int:
     admin = quota_admin_token(stack, _name("adm"))
     with stack.api(admin) as api:
-        created = api.post(
-            "admin/consortia",
-            json={
-                "name": _name("deep fields"),
-                "cpu_hours": 500,
-                "home_quota_soft_gib": 10,
-                "home_quota_hard_gib": 20,
-                "term_days": 30,
-                "leads": [lead],
-            },
-        )
-        assert created.status_code == 201, created.text
-        return int(created.json()["id"])
+        return create_consortium(api, _name("deep fields"), [lead], cpu_hours=500)
 
 
 class _Tags(HTMLParser):

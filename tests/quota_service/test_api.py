@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.support.consortia import create_consortium
 from tests.support.databases import PG_ADMIN_URL, DatabaseFactory
 from tests.support.quota import QuotaStack
 from tests.support.quota_tokens import quota_admin_token
@@ -178,19 +179,7 @@ def test_text_the_database_cannot_store_is_refused(stack: QuotaStack) -> None:
 def test_leads_manage_only_their_consortium(stack: QuotaStack) -> None:
     admin, lead, member, outsider = (name(p) for p in ("adm", "lead", "mem", "out"))
     with stack.api(quota_admin_token(stack, admin)) as adm:
-        created = adm.post(
-            "admin/consortia",
-            json={
-                "name": name("cons"),
-                "cpu_hours": 100,
-                "home_quota_soft_gib": 10,
-                "home_quota_hard_gib": 20,
-                "term_days": 30,
-                "leads": [lead],
-            },
-        )
-        assert created.status_code == 201, created.text
-        cid = created.json()["id"]
+        cid = create_consortium(adm, name("cons"), [lead])
     with stack.api(stack.user_token(lead)) as api:
         added = api.post(
             f"consortia/{cid}/members", json={"username": member, "cpu_hours_share": 70}

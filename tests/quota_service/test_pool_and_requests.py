@@ -23,6 +23,7 @@ from quota_service.schema import (
     User,
 )
 from tests.support.clock import FakeClock
+from tests.support.consortia import create_consortium
 from tests.support.quota import QuotaStack
 from tests.support.quota_tokens import quota_admin_token
 
@@ -43,19 +44,7 @@ def error(resp: httpx.Response, status: int, code: str | None = None) -> str:
 
 
 def make_consortium(adm: httpx.Client, lead: str, member: str) -> dict[str, Any]:
-    created = adm.post(
-        "admin/consortia",
-        json={
-            "name": name("pool"),
-            "cpu_hours": 100,
-            "home_quota_soft_gib": 10,
-            "home_quota_hard_gib": 20,
-            "term_days": 30,
-            "leads": [lead],
-        },
-    )
-    assert created.status_code == 201, created.text
-    cid = created.json()["id"]
+    cid = create_consortium(adm, name("pool"), [lead])
     added = adm.post(f"consortia/{cid}/members", json={"username": member, "cpu_hours_share": 50})
     assert added.status_code == 201, added.text
     return dict(added.json())
