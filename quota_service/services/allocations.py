@@ -34,15 +34,30 @@ class AllocationService:
         self.notices = NoticeService(ctx)
 
     def get(self, allocation_id: int) -> Allocation:
+        """The allocation with this id.
+
+        Raises:
+            NotFound: There is no allocation `allocation_id`.
+        """
         alloc = self.ctx.session.get(Allocation, allocation_id)
         if alloc is None:
             raise NotFound(f"no allocation {allocation_id}")
         return alloc
 
     def view(self, allocation_id: int) -> AllocationView:
+        """The API view of the allocation with this id.
+
+        Raises:
+            NotFound: There is no allocation `allocation_id`.
+        """
         return allocation_view(self.ctx, self.get(allocation_id))
 
     def grant(self, actor: str, data: GrantIn) -> AllocationView:
+        """Grant a personal allocation of `data.tier` to `data.username` (an admin action).
+
+        Raises:
+            InvalidInput: `home_quota_soft_gib` exceeds `home_quota_hard_gib`.
+        """
         soft, hard = data.home_quota_soft_gib, data.home_quota_hard_gib
         if soft is not None and hard is not None and soft > hard:
             raise InvalidInput(f"home_quota_soft_gib {soft} exceeds home_quota_hard_gib {hard}")
@@ -80,6 +95,15 @@ class AllocationService:
         return allocation_view(self.ctx, alloc)
 
     def extend(self, actor: str, allocation_id: int, data: ExtendIn) -> AllocationView:
+        """Extend an allocation's term and/or add CPU-hours; a pool's sub-allocations follow.
+
+        Raises:
+            NotFound: There is no allocation `allocation_id`.
+            Conflict: The allocation was revoked (`revoked`), or it is a sub-allocation whose
+                consortium pool is gone or not usable (`pool_inactive`).
+            InvalidInput: The allocation has no end date and `data` gives no `cpu_hours`
+                (`no_end_date`).
+        """
         alloc = self.get(allocation_id)
         if alloc.status == AllocationStatus.revoked:
             raise Conflict(f"{alloc.label} was revoked; grant a new one", code="revoked")
@@ -119,6 +143,13 @@ class AllocationService:
         return allocation_view(self.ctx, alloc)
 
     def revoke(self, actor: str, allocation_id: int, reason: str) -> AllocationView:
+        """Revoke an allocation (a pool with its sub-allocations) and tell the owners.
+
+        Raises:
+            NotFound: There is no allocation `allocation_id`.
+            Conflict: The allocation is already revoked (`already_revoked`), or it is a
+                personal Entry allocation, which is never revoked.
+        """
         alloc = self.get(allocation_id)
         family: list[Allocation] = []
         if alloc.kind == AllocationKind.pool:

@@ -57,6 +57,11 @@ class ConsortiumService:
         return consortium
 
     def by_name(self, name: str) -> Consortium:
+        """The consortium named `name`.
+
+        Raises:
+            NotFound: No consortium has that name.
+        """
         consortium = self.ctx.session.scalar(select(Consortium).where(Consortium.name == name))
         if consortium is None:
             raise NotFound(f"no consortium named {name!r}")
@@ -85,6 +90,14 @@ class ConsortiumService:
         )
 
     def authorize_lead(self, username: str, consortium_id: int, *, admin: bool) -> None:
+        """Check that `username` may manage the consortium: an admin, or a lead of it while
+        its pool is usable.
+
+        Raises:
+            NotFound: There is no consortium `consortium_id` (or it has no pool).
+            PermissionDenied: `username` is not an admin and not one of its leads, or its
+                pool is revoked or expired, so its leads can no longer manage it.
+        """
         consortium = self._get(consortium_id)
         if admin:
             return
@@ -125,6 +138,14 @@ class ConsortiumService:
         leads: list[str],
         reason: str,
     ) -> ConsortiumView:
+        """Create a consortium, its pool allocation and its leads' sub-allocations.
+
+        Raises:
+            InvalidInput: `home_quota_soft_gib` exceeds `home_quota_hard_gib`, or `name` breaks
+                the naming rule (`invalid_consortium_name`).
+            Conflict: A consortium named `name` exists (`duplicate_name`), or `leads` names
+                someone twice (`already_member`).
+        """
         if home_quota_soft_gib > home_quota_hard_gib:
             raise InvalidInput("home_quota_soft_gib exceeds home_quota_hard_gib")
         check_name(name, from_proposal=name == proposal_ref)
@@ -239,6 +260,14 @@ class ConsortiumService:
     def add_member(
         self, actor: str, consortium_id: int, username: str, role: str, share: float
     ) -> ConsortiumView:
+        """Add `username` to the consortium with `role` and a share of the pool's CPU-hours.
+
+        Raises:
+            NotFound: There is no consortium `consortium_id` (or it has no pool).
+            Conflict: The pool is revoked or expired (`pool_inactive`), the share would take
+                the shares past the pool's budget (`pool_exceeded`), or `username` is already
+                a member (`already_member`).
+        """
         consortium = self._get(consortium_id)
         pool = self._pool(consortium, lock=True)
         self._require_usable(consortium, pool)
@@ -266,6 +295,13 @@ class ConsortiumService:
         return row[0], row[1]
 
     def remove_member(self, actor: str, consortium_id: int, username: str) -> ConsortiumView:
+        """Remove `username` from the consortium, revoking their sub-allocation.
+
+        Raises:
+            NotFound: There is no consortium `consortium_id` (or it has no pool), or
+                `username` is not a member of it.
+            Conflict: `username` is its last lead (`last_lead`).
+        """
         consortium = self._get(consortium_id)
         self._pool(consortium, lock=True)
         member, sub = self._member(consortium, username)
@@ -295,6 +331,14 @@ class ConsortiumService:
     def set_share(
         self, actor: str, consortium_id: int, username: str, share: float
     ) -> ConsortiumView:
+        """Set a member's share of the pool's CPU-hours.
+
+        Raises:
+            NotFound: There is no consortium `consortium_id` (or it has no pool), or
+                `username` is not a member of it.
+            Conflict: The pool is revoked or expired (`pool_inactive`), or the share would
+                take the shares past the pool's budget (`pool_exceeded`).
+        """
         consortium = self._get(consortium_id)
         pool = self._pool(consortium, lock=True)
         self._require_usable(consortium, pool)
@@ -314,6 +358,11 @@ class ConsortiumService:
         return self.view(consortium_id)
 
     def view(self, consortium_id: int) -> ConsortiumView:
+        """The consortium with its pool, members and shares.
+
+        Raises:
+            NotFound: There is no consortium `consortium_id` (or it has no pool).
+        """
         consortium = self._get(consortium_id)
         pool = self._pool(consortium)
         rows = self.ctx.session.execute(
@@ -348,5 +397,10 @@ class ConsortiumService:
         )
 
     def list_all(self) -> list[ConsortiumView]:
+        """Every consortium's view, by name.
+
+        Raises:
+            NotFound: A consortium row has no pool (`view` refuses it).
+        """
         ids = self.ctx.session.scalars(select(Consortium.id).order_by(Consortium.name))
         return [self.view(i) for i in ids]

@@ -57,6 +57,19 @@ class RequestService:
         self.audit = AuditService(ctx)
 
     def create(self, username: str, data: RequestIn) -> RequestView:
+        """File an upgrade or renewal request for `username`.
+
+        Raises:
+            InvalidInput: A Consortium request without `proposal_ref`
+                (`proposal_ref_required`); a renewal that names no allocation
+                (`allocation_required`), names one of another tier (`tier_mismatch`) or one
+                that cannot be renewed by request (`not_renewable`).
+            NotFound: `allocation_id` is not one of the requester's allocations.
+            Conflict: The allocation to renew was revoked (`allocation_revoked`), or the
+                requester already has a pending request for the tier (`request_pending`).
+            RateLimited: The requester filed `filings_per_day` requests in the last 24 hours
+                (`too_many_requests_filed`).
+        """
         user = self.users.ensure(username)
         tier = self.ctx.policy.tier(data.tier)
         if data.tier == TierName.consortium and not data.proposal_ref:
@@ -198,6 +211,13 @@ class RequestService:
             )
 
     def withdraw(self, username: str, request_id: int) -> RequestView:
+        """Withdraw one of the person's own pending requests.
+
+        Raises:
+            NotFound: There is no request `request_id`.
+            PermissionDenied: The request is someone else's.
+            Conflict: The request is no longer pending (`already_decided`).
+        """
         req, user = self._get(request_id)
         if user.username != username:
             raise PermissionDenied("you can only withdraw your own requests")
@@ -231,6 +251,12 @@ class RequestService:
             alloc.status = AllocationStatus.active
 
     def deny(self, actor: str, request_id: int, note: str) -> RequestView:
+        """Deny a pending request (an admin decision) and tell the requester.
+
+        Raises:
+            NotFound: There is no request `request_id`.
+            Conflict: The request is no longer pending (`already_decided`).
+        """
         req, user = self._get(request_id)
         self._claim(request_id, RequestStatus.denied, actor, note)
         self._restore_renewal_status(req)
@@ -250,6 +276,20 @@ class RequestService:
         return request_view(req, user.username)
 
     def approve(self, actor: str, request_id: int, data: ApproveIn) -> RequestView:
+        """Approve a pending request (an admin decision): renew the allocation, create the
+        consortium, or grant the Research allocation; then tell the requester.
+
+        Raises:
+            NotFound: There is no request `request_id`, or the allocation a renewal names no
+                longer exists.
+            Conflict: The request is no longer pending (`already_decided`); the allocation
+                to renew was revoked (`revoked`); or a consortium of that name exists
+                (`duplicate_name`, from `ConsortiumService.create`).
+            InvalidInput: `home_quota_soft_gib` exceeds `home_quota_hard_gib`
+                (`quota_order`); a Consortium approval without `cpu_hours` or
+                `home_quota_hard_gib` (`pool_required`); or a consortium name that breaks
+                the naming rule (`invalid_consortium_name`, from `ConsortiumService.create`).
+        """
         req, user = self._get(request_id)
         self._claim(request_id, RequestStatus.approved, actor, data.note)
         self.ctx.session.refresh(req)

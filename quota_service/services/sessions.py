@@ -164,12 +164,22 @@ class SessionService:
         return [_session_view(s, name, tier) for s, name, tier in rows]
 
     def get_session(self, session_id: int) -> ServerSession:
+        """The server session with this id.
+
+        Raises:
+            NotFound: There is no session `session_id`.
+        """
         row = self.ctx.session.get(ServerSession, session_id)
         if row is None:
             raise NotFound(f"no session {session_id}")
         return row
 
     def close_by_id(self, session_id: int, reason: str) -> ClosedSession:
+        """Charge and end the session with this id; one already ended is returned as it is.
+
+        Raises:
+            NotFound: There is no session `session_id`.
+        """
         row = self.get_session(session_id)
         if row.ended_at is not None:
             return ClosedSession(session_id=row.id, cpu_hours=row.cpu_hours_charged)

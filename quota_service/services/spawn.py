@@ -128,6 +128,11 @@ class SpawnService(SessionService):
         size_name: str,
         allocation_id: int | None = None,
     ) -> SpawnAllowed | SpawnDenied:
+        """Allow (opening its session) or deny a spawn of `server_name` at `size_name`.
+
+        Raises:
+            InvalidInput: `size_name` is not a server size of the policy (`unknown_size`).
+        """
         policy = self.ctx.policy
         if size_name not in policy.sizes:
             raise InvalidInput(

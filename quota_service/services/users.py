@@ -94,6 +94,11 @@ class UserService:
         self.ctx = ctx
 
     def get(self, username: str) -> User:
+        """The user named `username`.
+
+        Raises:
+            NotFound: No user of that name has used the platform yet.
+        """
         user = self.ctx.session.scalar(select(User).where(User.username == username))
         if user is None:
             raise NotFound(f"no user named {username!r} has used the platform yet")
@@ -103,7 +108,12 @@ class UserService:
         return self.ctx.session.scalar(select(User).where(User.username == username))
 
     def ensure(self, username: str, *, login: bool = False) -> User:
-        """Return the user, creating them and their Entry allocation on first contact."""
+        """Return the user, creating them and their Entry allocation on first contact.
+
+        Raises:
+            NotFound: Creating the user failed on a constraint, yet no user of that name
+                exists either (the fallback for a concurrent first contact finds none).
+        """
         session = self.ctx.session
         user = self.find(username)
         now = self.ctx.now()
@@ -124,7 +134,12 @@ class UserService:
 
     def sign_in(self, username: str) -> tuple[User, StorageUsageSnapshot | None]:
         """The user (created on first contact, login recorded) and their newest storage
-        snapshot, in one query on the hot path of spawn decisions."""
+        snapshot, in one query on the hot path of spawn decisions.
+
+        Raises:
+            NotFound: From `ensure`, on first contact, when creating the user failed on a
+                constraint and no user of that name exists either.
+        """
         row = self.ctx.session.execute(_SIGN_IN, {"username": username}).first()
         if row is None:
             return self.ensure(username, login=True), None
@@ -204,6 +219,12 @@ class UserService:
         self.ctx.session.add(self._entry_allocation(user))
 
     def me(self, username: str) -> MeView:
+        """The person's own overview: allocations, storage, notices, requests, consortia led.
+
+        Raises:
+            NotFound: From `ensure`, on first contact, when creating the user failed on a
+                constraint and no user of that name exists either.
+        """
         user = self.ensure(username)
         session = self.ctx.session
         allocations = self.allocations(user)
