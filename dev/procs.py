@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -131,7 +132,29 @@ def who_listens(port: int) -> str:
     return "another process"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A free port on 127.0.0.1 below the kernel's ephemeral range.
+
+    A port the kernel hands out for `bind(0)` comes from the same range as the source ports
+    of outgoing connections, so a busy process (a starting hub) could take it before the
+    server it was picked for binds it. Ports below that range are never taken that way.
+    """
+    high = _ephemeral_low() - 1
+    for _ in range(200):
+        port = random.randint(max(1024, high - 12_000), high)  # noqa: S311 - not a secret
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
