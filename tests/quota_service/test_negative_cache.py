@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from quota_service.auth import HubTokenResolver
 from quota_service.errors import NotAuthenticated
 from tests.support.quota import QuotaStack
+
+from .test_token_resolver import counting_resolver
 
 pytestmark = pytest.mark.integration
 
@@ -23,20 +24,9 @@ class Clock:
 def resolver_for(
     stack: QuotaStack, clock: Clock, *, negative: float = 60.0, entries: int = 10_000
 ) -> tuple[HubTokenResolver, list[str]]:
-    asked: list[str] = []
-
-    async def count(request: httpx.Request) -> None:
-        asked.append(request.url.path)
-
-    client = httpx.AsyncClient(timeout=10.0, event_hooks={"request": [count]})
-    resolver = HubTokenResolver(
-        stack.hub.api_url,
-        client=client,
-        clock=clock,
-        negative_cache_seconds=negative,
-        max_entries=entries,
-    )
-    return resolver, asked
+    # This file's clock reads time as the resolver's injected clock does.
+    options = {"negative_cache_seconds": negative, "max_entries": entries}
+    return counting_resolver(stack, 30.0, clock, **options)  # type: ignore[arg-type]
 
 
 async def refuse(resolver: HubTokenResolver, token: str) -> None:

@@ -25,8 +25,12 @@ class HandClock:
 
 
 def counting_resolver(
-    stack: QuotaStack, cache_seconds: float, clock: HandClock | None = None
+    stack: QuotaStack,
+    cache_seconds: float,
+    clock: HandClock | None = None,
+    **options: float | int,
 ) -> tuple[HubTokenResolver, list[str]]:
+    """A resolver against the real hub that records each request it makes there."""
     asked: list[str] = []
 
     async def count(request: httpx.Request) -> None:
@@ -34,7 +38,11 @@ def counting_resolver(
 
     client = httpx.AsyncClient(timeout=10.0, event_hooks={"request": [count]})
     resolver = HubTokenResolver(
-        stack.hub.api_url, cache_seconds=cache_seconds, client=client, clock=clock or HandClock()
+        stack.hub.api_url,
+        cache_seconds=cache_seconds,
+        client=client,
+        clock=clock or HandClock(),
+        **options,  # type: ignore[arg-type]
     )
     return resolver, asked
 
