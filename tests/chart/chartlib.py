@@ -24,6 +24,22 @@ RELEASE = "nexus-prod"
 OWN_TEMPLATES = "roman-nexus/templates/"
 NAMESPACE = "roman-nexus"
 
+# z2jh 4.4.0's scheduling.userPods.tolerations: the chart adds to them, they must stay.
+Z2JH_USER_TOLERATIONS = [
+    {
+        "key": "hub.jupyter.org/dedicated",
+        "operator": "Equal",
+        "value": "user",
+        "effect": "NoSchedule",
+    },
+    {
+        "key": "hub.jupyter.org_dedicated",
+        "operator": "Equal",
+        "value": "user",
+        "effect": "NoSchedule",
+    },
+]
+
 # The workloads, with their pod templates, that the chart may render.
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 

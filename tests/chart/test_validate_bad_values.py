@@ -10,24 +10,10 @@ from collections.abc import Callable
 import helm_python
 import pytest
 
-from tests.chart.chartlib import Obj, by_kind, ci_values, render
+from tests.chart.chartlib import Z2JH_USER_TOLERATIONS, Obj, by_kind, ci_values, render
 
 pytestmark = pytest.mark.chart
 
-Z2JH_USER_TOLERATIONS = [
-    {
-        "key": "hub.jupyter.org/dedicated",
-        "operator": "Equal",
-        "value": "user",
-        "effect": "NoSchedule",
-    },
-    {
-        "key": "hub.jupyter.org_dedicated",
-        "operator": "Equal",
-        "value": "user",
-        "effect": "NoSchedule",
-    },
-]
 # Sizes are checked in name order: "large" is the first tainted one.
 LARGE_TAINT = r"nexus\.roman/size=large:NoSchedule, the taint of size large"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

@@ -14,6 +14,7 @@ import pytest
 
 from tests.chart.chartlib import (
     CI_FILES,
+    Z2JH_USER_TOLERATIONS,
     Obj,
     by_kind,
     load_yaml,
@@ -26,21 +27,6 @@ pytestmark = pytest.mark.chart
 
 ALB = "alb.ingress.kubernetes.io/"
 EBS_CSI = "ebs.csi.aws.com"
-# z2jh 4.4.0's scheduling.userPods.tolerations: they must stay.
-Z2JH_USER_TOLERATIONS = [
-    {
-        "key": "hub.jupyter.org/dedicated",
-        "operator": "Equal",
-        "value": "user",
-        "effect": "NoSchedule",
-    },
-    {
-        "key": "hub.jupyter.org_dedicated",
-        "operator": "Equal",
-        "value": "user",
-        "effect": "NoSchedule",
-    },
-]
 
 ci_file = pytest.mark.parametrize("values_file", CI_FILES, ids=lambda p: p.name)
 
