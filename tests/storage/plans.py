@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from quota_service.filesystem.executor import Archiver, ExecResult, execute
@@ -73,3 +74,23 @@ def entries(manifest: Path) -> list[Entry]:
 
 def paths(manifest: Path) -> set[bytes]:
     return {e.path for e in read_entries(manifest)}
+
+
+def append_forged_entry(manifest: Path, rel: bytes, target: Path) -> None:
+    """Append to `manifest` an entry for `rel` that matches `target` as it is now, as someone
+    who can write the state directory would forge it."""
+    lines = manifest.read_text().splitlines()
+    st = os.lstat(target)
+    forged = replace(
+        Entry.from_line(lines[1]),
+        seq=99,
+        path=rel,
+        parts=tuple(rel.split(b"/")),
+        dev=st.st_dev,
+        ino=st.st_ino,
+        size=st.st_size,
+        atime_ns=st.st_atime_ns,
+        mtime_ns=st.st_mtime_ns,
+        ctime_ns=st.st_ctime_ns,
+    )
+    manifest.write_text("\n".join(lines) + "\n" + forged.to_line())

@@ -11,18 +11,16 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from quota_service.filesystem.archive import S3Archiver
-from quota_service.filesystem.manifest import Entry
 from quota_service.filesystem.scanner import HOME, ScanTarget, scan_root
 from quota_service.filesystem.walk import UnsafePathError, mount_id, open_dir, open_subdir, walk
 
 from .conftest import Bucket
-from .plans import home_decision, paths, plan, run, scratch_decision
+from .plans import append_forged_entry, home_decision, paths, plan, run, scratch_decision
 from .trees import Layout, layout, put, snapshot
 
 
@@ -104,21 +102,7 @@ def test_a_forged_entry_through_a_bind_mount_is_kept(lay: Layout, tmp_path: Path
     """The executor checks the mount of every parent itself, whatever the manifest says."""
     s = lay.scr("alice")
     manifest, _ = plan(s, scratch_decision("alice"), tmp_path / "m")
-    lines = manifest.read_text().splitlines()
-    st = os.lstat(s / "link" / "precious")
-    forged = replace(
-        Entry.from_line(lines[1]),
-        seq=99,
-        path=b"link/precious",
-        parts=(b"link", b"precious"),
-        dev=st.st_dev,
-        ino=st.st_ino,
-        size=st.st_size,
-        atime_ns=st.st_atime_ns,
-        mtime_ns=st.st_mtime_ns,
-        ctime_ns=st.st_ctime_ns,
-    )
-    manifest.write_text("\n".join(lines) + "\n" + forged.to_line())
+    append_forged_entry(manifest, b"link/precious", s / "link" / "precious")
     result = run(manifest)
     assert result.done == 1 and result.kept == 1
     assert "another mount" in result.kept_samples[0][1]

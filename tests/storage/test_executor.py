@@ -10,16 +10,15 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from quota_service.filesystem.executor import ExecutorError, execute
 from quota_service.filesystem.journal import ABSENT, DONE, KEPT, FileJournal
-from quota_service.filesystem.manifest import Entry, read_entries
+from quota_service.filesystem.manifest import read_entries
 
-from .plans import home_decision, paths, plan, run, scratch_decision
+from .plans import append_forged_entry, home_decision, paths, plan, run, scratch_decision
 from .trees import DAY_NS, Layout, layout, mount_tmpfs, put, snapshot, umount
 
 ODD = [b"new\nline", b"bad-\xff-utf8", b"-rf", b"--no-preserve-root", b"*", b" "]
@@ -186,21 +185,7 @@ def test_another_filesystem_in_a_home_is_never_planned_or_entered(
         assert paths(manifest) == {b"old"}
         assert stats.report.mounts_skipped == 1
         # A tampered manifest that names a file on the mount is refused at execute time.
-        lines = manifest.read_text().splitlines()
-        st = os.lstat(mnt / "on-other-fs")
-        forged = replace(
-            Entry.from_line(lines[1]),
-            seq=99,
-            path=b"mnt/on-other-fs",
-            parts=(b"mnt", b"on-other-fs"),
-            dev=st.st_dev,
-            ino=st.st_ino,
-            size=st.st_size,
-            atime_ns=st.st_atime_ns,
-            mtime_ns=st.st_mtime_ns,
-            ctime_ns=st.st_ctime_ns,
-        )
-        manifest.write_text("\n".join(lines) + "\n" + forged.to_line())
+        append_forged_entry(manifest, b"mnt/on-other-fs", mnt / "on-other-fs")
         result = run(manifest)
         assert result.done == 1 and result.kept == 1
         assert "another file system" in result.kept_samples[0][1]
