@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .validation import format_validation_error
+
 CsvList = Annotated[list[str], NoDecode]
 
 GIB = 1024**3
@@ -230,11 +232,9 @@ def load_settings(custom: dict[str, Any] | None = None) -> HubSettings:
     try:
         return HubSettings(**custom)
     except ValidationError as exc:
-        lines = ["invalid hub settings:"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(settings)"
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-        raise SettingsError("\n".join(lines)) from None
+        raise SettingsError(
+            format_validation_error(exc, "invalid hub settings:", whole="(settings)")
+        ) from None
 
 
 __all__ = [

@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hub_config.validation import format_validation_error
+
 from .models import Policy
 
 DEFAULT_POLICY_RESOURCE = "default_policy.yaml"
@@ -18,25 +20,15 @@ class PolicyError(ValueError):
     """The policy document is missing, unreadable or invalid."""
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid tier policy in {source}:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(document)"
-        value = err.get("input")
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        lines.append(f"  {key}: {err['msg']} (got {shown})")
-    return "\n".join(lines)
-
-
 def parse_policy(data: Any, source: str = "<policy>") -> Policy:
     if not isinstance(data, dict):
         raise PolicyError(f"invalid tier policy in {source}: expected a mapping at the top level")
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(_format_errors(exc, source)) from None
+        raise PolicyError(
+            format_validation_error(exc, f"invalid tier policy in {source}:")
+        ) from None
 
 
 def default_policy_text() -> str:
