@@ -19,8 +19,9 @@ from ..filesystem.notify import (
 )
 from ..schema import User
 from ..schema.notice_delivery import NoticeDelivery
-from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
+from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from ..services import manifest_guard as guard
+from ..store.manifests import is_pending
 from .purge_common import PurgeJobBase
 from .results import NoticeRow, StepReport
 
@@ -44,9 +45,7 @@ class NotifyStep(PurgeJobBase):
             session = svc.ctx.session
             pending = list(
                 session.scalars(
-                    select(PurgeManifest)
-                    .where(PurgeManifest.status.in_(PENDING_STATUSES))
-                    .order_by(PurgeManifest.id)
+                    select(PurgeManifest).where(is_pending()).order_by(PurgeManifest.id)
                 )
             )
             for m in pending:

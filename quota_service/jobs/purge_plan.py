@@ -13,8 +13,10 @@ from hub_config.userdirs import directory_name
 from ..filesystem import manifest as mf
 from ..filesystem.planner import Decision, UserFacts, decide, plan_root, root_header
 from ..schema import Allocation, StorageUsageSnapshot, User
-from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
+from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from ..schema.purge_run import PurgeRun
+from ..store.manifests import is_pending, unrestored_archive
+from ..store.snapshots import NEWEST_FIRST, latest_snapshot
 from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, ns_of
 from .results import PlanRow, StepReport
 
@@ -40,18 +42,13 @@ class PlanStep(PurgeJobBase):
         now = svc.ctx.now()
         tier = svc.users.tier(user)
         quota = svc.users.home_quota(user)
-        latest = session.scalars(
-            select(StorageUsageSnapshot)
-            .where(StorageUsageSnapshot.user_id == user.id)
-            .order_by(StorageUsageSnapshot.measured_at.desc())
-            .limit(1)
-        ).first()
+        latest = latest_snapshot(session, user.id)
         over_since = None
         if latest is not None and latest.over_soft:
             last_ok = session.scalar(
                 select(StorageUsageSnapshot.measured_at)
                 .where(StorageUsageSnapshot.user_id == user.id, ~StorageUsageSnapshot.over_soft)
-                .order_by(StorageUsageSnapshot.measured_at.desc())
+                .order_by(*NEWEST_FIRST)
                 .limit(1)
             )
             q = select(StorageUsageSnapshot.measured_at).where(
@@ -73,10 +70,7 @@ class PlanStep(PurgeJobBase):
                     ended = end
         archived = session.scalar(
             select(PurgeManifest.id).where(
-                PurgeManifest.user_id == user.id,
-                PurgeManifest.reason.in_(WHOLE_HOME),
-                PurgeManifest.status.in_([ManifestStatus.done, ManifestStatus.partial]),
-                PurgeManifest.restored_at.is_(None),
+                PurgeManifest.user_id == user.id, unrestored_archive(WHOLE_HOME)
             )
         )
         return UserFacts(
@@ -114,8 +108,7 @@ class PlanStep(PurgeJobBase):
                 pending = set(
                     svc.ctx.session.scalars(
                         select(PurgeManifest.area).where(
-                            PurgeManifest.user_id == user.id,
-                            PurgeManifest.status.in_(PENDING_STATUSES),
+                            PurgeManifest.user_id == user.id, is_pending()
                         )
                     )
                 )

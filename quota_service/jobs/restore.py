@@ -13,6 +13,7 @@ from ..filesystem import manifest as mf
 from ..filesystem.archive import restore
 from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from ..services import manifest_guard as guard
+from ..store.manifests import unrestored_archive
 from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, StorageConfig
 from .results import RestoreRow, StepReport
 
@@ -91,12 +92,7 @@ class RestoreStep(PurgeJobBase):
                 guard.planned(m, name, run_id)
                 for m, name, run_id in svc.ctx.session.execute(
                     guard.planned_rows()
-                    .where(
-                        PurgeManifest.user_id == user.id,
-                        PurgeManifest.reason.in_(list(reasons)),
-                        PurgeManifest.status.in_([ManifestStatus.done, ManifestStatus.partial]),
-                        PurgeManifest.restored_at.is_(None),
-                    )
+                    .where(PurgeManifest.user_id == user.id, unrestored_archive(reasons))
                     .order_by(PurgeManifest.id)
                 )
             ]

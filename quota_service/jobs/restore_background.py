@@ -24,7 +24,8 @@ from sqlalchemy import select
 
 from ..models.restores import RestoreView
 from ..schema import User
-from ..schema.purge_manifest import ManifestStatus, PurgeManifest
+from ..schema.purge_manifest import PurgeManifest
+from ..store.manifests import unrestored_archive
 from .purge import WHOLE_HOME, PurgeService
 from .purge_common import StorageConfig
 
@@ -47,12 +48,7 @@ def has_archived_home(svc: Services, username: str) -> bool:
     found = svc.ctx.session.scalar(
         select(PurgeManifest.id)
         .join(User, User.id == PurgeManifest.user_id)
-        .where(
-            User.username == username,
-            PurgeManifest.reason.in_(WHOLE_HOME),
-            PurgeManifest.status.in_([ManifestStatus.done, ManifestStatus.partial]),
-            PurgeManifest.restored_at.is_(None),
-        )
+        .where(User.username == username, unrestored_archive(WHOLE_HOME))
         .limit(1)
     )
     return found is not None

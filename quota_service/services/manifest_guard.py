@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session
 
 from ..filesystem import manifest as mf
 from ..schema import User
-from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
+from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from ..schema.purge_run import PurgeRun
+from ..store.manifests import is_pending
 
 UNBOUND = (
     "planned before manifest digests (20261123_01): cancelled unacted; its area is planned "
@@ -141,9 +142,7 @@ def journal_beside(p: Planned, copy: Path) -> None:
 def retire_unbound(session: Session, now: datetime) -> list[int]:
     """Cancel rows without a digest that nothing has acted on yet; `plan` makes new ones."""
     rows = session.scalars(
-        select(PurgeManifest).where(
-            PurgeManifest.digest.is_(None), PurgeManifest.status.in_(PENDING_STATUSES)
-        )
+        select(PurgeManifest).where(PurgeManifest.digest.is_(None), is_pending())
     ).all()
     for m in rows:
         m.status = ManifestStatus.cancelled

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, String, case, func, or_, select
-from sqlalchemy.orm import aliased
 
 from ..models.v1 import UsagePoint, UsageReport, UsageReportRow, UsageView
 from ..schema import (
@@ -21,6 +20,7 @@ from ..schema import (
     User,
 )
 from ..schema.purge_manifest import PurgeManifest
+from ..store.snapshots import latest_snapshot_id
 from . import ledger
 from .base import ServiceContext
 from .users import CHARGEABLE_KINDS, UserService
@@ -133,15 +133,6 @@ class ReportService:
         not a pass over every scan ever stored), purge manifests by status, last scan."""
         session = self.ctx.session
         now = self.ctx.now()
-        snap = aliased(StorageUsageSnapshot)
-        newest = (
-            select(snap.id)
-            .where(snap.user_id == User.id)
-            .order_by(snap.measured_at.desc())
-            .limit(1)
-            .correlate(User)
-            .scalar_subquery()
-        )
         ranks = ledger.TIER_RANK
         rank = case(*((Allocation.tier == tier, r) for tier, r in ranks.items()), else_=0)
         tier_rank = (
@@ -159,7 +150,7 @@ class ReportService:
         per_user = (
             select(tier_rank.label("rank"), StorageUsageSnapshot)
             .select_from(User)
-            .join(StorageUsageSnapshot, StorageUsageSnapshot.id == newest)
+            .join(StorageUsageSnapshot, StorageUsageSnapshot.id == latest_snapshot_id(User.id))
             .subquery()
         )
         rows = session.execute(

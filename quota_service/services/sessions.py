@@ -12,21 +12,21 @@ from sqlalchemy import Integer, Select, Table, bindparam, select
 from ..errors import NotFound
 from ..models.v1 import ClosedSession, SessionView
 from ..schema import Allocation, Charge, ServerSession, User
+from ..store.locks import allocations_with_pools
+from ..store.sessions import open_sessions
 from . import ledger
 from .base import ServiceContext
-from .users import locking_with_pools
 from .write_through import write_through, write_together
 
 
 def _open_under_name(*columns: Any) -> Select[Any]:
     """`columns` of the open sessions of :username named :server_name."""
     return (
-        select(*columns)
+        open_sessions(*columns)
         .join(User, User.id == ServerSession.user_id)
         .where(
             User.username == bindparam("username"),
             ServerSession.server_name == bindparam("server_name"),
-            ServerSession.ended_at.is_(None),
         )
     )
 
@@ -35,9 +35,9 @@ def _open_under_name(*columns: Any) -> Select[Any]:
 _OPEN_BY_NAME = _open_under_name(ServerSession)
 # A stop locks first, then reads its sessions: what it reads is then current, so it needs no
 # re-read under the lock (one round trip fewer than `charge`).
-_LOCK_FOR_STOP = locking_with_pools(_open_under_name(ServerSession.allocation_id))
+_LOCK_FOR_STOP = allocations_with_pools(_open_under_name(ServerSession.allocation_id))
 _CHARGES = cast(Table, Charge.__table__)
-_LOCK_WITH_POOL = locking_with_pools(select(bindparam("allocation_id", type_=Integer)))
+_LOCK_WITH_POOL = allocations_with_pools(select(bindparam("allocation_id", type_=Integer)))
 
 
 class SessionService:
@@ -155,10 +155,9 @@ class SessionService:
 
     def open_sessions(self) -> list[SessionView]:
         rows = self.ctx.session.execute(
-            select(ServerSession, User.username, Allocation.tier)
+            open_sessions(ServerSession, User.username, Allocation.tier)
             .join(User, User.id == ServerSession.user_id)
             .join(Allocation, Allocation.id == ServerSession.allocation_id)
-            .where(ServerSession.ended_at.is_(None))
             .order_by(ServerSession.id)
         ).all()
         return [_session_view(s, name, tier) for s, name, tier in rows]
@@ -188,7 +187,7 @@ class SessionService:
     def charge_open(self, session_ids: Sequence[int] | None = None) -> float:
         """Charge running sessions up to now (the reconciler calls this periodically)."""
         now = self.ctx.now()
-        query = select(ServerSession).where(ServerSession.ended_at.is_(None))
+        query = open_sessions()
         if session_ids is not None:
             query = query.where(ServerSession.id.in_(list(session_ids)))
         return sum(self.charge(row, now) for row in self.ctx.session.scalars(query).all())

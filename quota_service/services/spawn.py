@@ -13,6 +13,7 @@ from sqlalchemy.orm import aliased
 from ..errors import InvalidInput
 from ..models.v1 import Entitlements, SpawnAllowed, SpawnDenied
 from ..schema import Allocation, ServerSession, User
+from ..store.sessions import is_open
 from . import ledger
 from .base import ServiceContext
 from .sessions import SessionService
@@ -30,11 +31,11 @@ def _open_sessions_query(scope_column: str) -> Select[Any]:
     candidates = union_all(
         select(open_.id)
         .join(scoped, scoped.id == open_.allocation_id)
-        .where(getattr(scoped, scope_column) == bindparam("scope_id"), open_.ended_at.is_(None)),
+        .where(getattr(scoped, scope_column) == bindparam("scope_id"), is_open(open_)),
         select(open_.id).where(
             open_.user_id == bindparam("user_id"),
             open_.server_name == bindparam("server_name"),
-            open_.ended_at.is_(None),
+            is_open(open_),
         ),
     )
     in_scope = getattr(Allocation, scope_column) == bindparam("scope_id")

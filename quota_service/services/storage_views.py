@@ -13,8 +13,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..filesystem.manifest import ManifestError, display, read_entries
-from ..schema import StorageUsageSnapshot, User
+from ..schema import User
 from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus, PurgeManifest
+from ..store.snapshots import newest_first
 from .base import ServiceContext
 
 MAX_LISTED_FILES = 50
@@ -94,12 +95,7 @@ class StorageViewService:
         self.ctx = ctx
 
     def history(self, user: User, limit: int = 90) -> list[StoragePoint]:
-        rows = self.ctx.session.scalars(
-            select(StorageUsageSnapshot)
-            .where(StorageUsageSnapshot.user_id == user.id)
-            .order_by(StorageUsageSnapshot.measured_at.desc(), StorageUsageSnapshot.id.desc())
-            .limit(limit)
-        )
+        rows = self.ctx.session.scalars(newest_first(user.id).limit(limit))
         points = [StoragePoint(r.measured_at, r.home_bytes, r.scratch_bytes) for r in rows]
         points.reverse()
         return points

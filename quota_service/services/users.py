@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select, union_all
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from ..errors import NotFound
 from ..models.v1 import MeView, NoticeView, RequestView, UserSummary
@@ -23,9 +21,11 @@ from ..schema import (
     User,
     UserNotice,
 )
+from ..store.locks import allocations_with_pools
+from ..store.snapshots import latest_snapshot_id
 from . import ledger
 from .base import ServiceContext
-from .views import allocation_view, latest_snapshot_id, storage_view
+from .views import allocation_view, storage_view
 from .write_through import write_through
 
 # How fresh `last_login_at` is kept. Inactivity is measured in days, so a spawn within this
@@ -64,25 +64,7 @@ _SIGN_IN = (
 )
 
 
-def locking_with_pools(member_ids: Select[Any]) -> Select[tuple[Allocation]]:
-    """The allocations `member_ids` selects and the pools of those that are sub-allocations,
-    locked in id order, the one order every locker of allocations uses."""
-    # UNION ALL of index look-ups, not one OR: PostgreSQL cannot use an index for
-    # "owner = ? OR id IN (...)" and would scan every allocation.
-    member = aliased(Allocation)
-    parents = select(member.parent_id).where(
-        member.id.in_(member_ids), member.parent_id.is_not(None)
-    )
-    return (
-        select(Allocation)
-        .where(Allocation.id.in_(union_all(member_ids, parents)))
-        .order_by(Allocation.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-
-
-_LOCK_ALLOCATIONS = locking_with_pools(
+_LOCK_ALLOCATIONS = allocations_with_pools(
     select(Allocation.id).where(
         Allocation.owner_id == bindparam("user_id"), Allocation.kind.in_(CHARGEABLE_KINDS)
     )

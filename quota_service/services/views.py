@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import ScalarSelect, func, select
+from sqlalchemy import func, select
 
 from ..models.v1 import AllocationView, SizeView, StorageView
 from ..policy import Policy, ServerSize
 from ..schema import Allocation, Consortium, ServerSession, StorageUsageSnapshot, User
+from ..store.sessions import is_open
+from ..store.snapshots import latest_snapshot
 from . import ledger
 from .base import ServiceContext
 
@@ -43,7 +43,7 @@ def allocation_view(ctx: ServiceContext, allocation: Allocation) -> AllocationVi
     running = ctx.session.scalar(
         select(func.count())
         .select_from(ServerSession)
-        .where(ServerSession.allocation_id == allocation.id, ServerSession.ended_at.is_(None))
+        .where(ServerSession.allocation_id == allocation.id, is_open())
     )
     consortium_name = None
     if allocation.consortium_id is not None:
@@ -73,26 +73,8 @@ def allocation_view(ctx: ServiceContext, allocation: Allocation) -> AllocationVi
     )
 
 
-def latest_snapshot_id(user_id: Any) -> ScalarSelect[int]:
-    """The id of the newest storage snapshot of `user_id` (a column or a value), as a subquery."""
-    return (
-        select(StorageUsageSnapshot.id)
-        .where(StorageUsageSnapshot.user_id == user_id)
-        .order_by(StorageUsageSnapshot.measured_at.desc(), StorageUsageSnapshot.id.desc())
-        .limit(1)
-        .correlate_except(StorageUsageSnapshot)
-        .scalar_subquery()
-    )
-
-
-def latest_storage(ctx: ServiceContext, user: User) -> StorageUsageSnapshot | None:
-    return ctx.session.scalars(
-        select(StorageUsageSnapshot).where(StorageUsageSnapshot.id == latest_snapshot_id(user.id))
-    ).first()
-
-
 def storage_view(ctx: ServiceContext, user: User, quota: tuple[int, int] | None) -> StorageView:
-    return storage_view_of(latest_storage(ctx, user), quota)
+    return storage_view_of(latest_snapshot(ctx.session, user.id), quota)
 
 
 def storage_view_of(
