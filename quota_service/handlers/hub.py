@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..error_table import api_errors
 from ..errors import NotFound
+from ..jobs.restore_background import start_restore
 from ..metrics import SPAWN_DECISIONS
 from ..models.restores import RestoreView, SpawnAllowedWithRestore
 from ..models.v1 import (
@@ -25,7 +26,6 @@ from ..models.v1 import (
     SpawnDecisionIn,
     SpawnDenied,
 )
-from ..services.login import start_restore
 from .deps import FactoryDep, HubDep
 
 router = APIRouter(prefix="/hub", tags=["hub"])

@@ -109,7 +109,7 @@ def restore_if_archived(factory: Factory, config: StorageConfig, username: str) 
 def restore_at_login(factory: Factory, config: StorageConfig, username: str) -> str | None:
     """Restore an inactivity archive of this person's home now; return a notice when it did.
 
-    The synchronous form (CLI and tests); a spawn uses `services.login.start_restore`. A purge
+    The synchronous form (CLI and tests); a spawn uses `restore_background.start_restore`. A purge
     job holding the lock or an unreachable archive is logged and the next login tries again.
     """
     if not config.home_mounted:
