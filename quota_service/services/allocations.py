@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models.v1 import AllocationView, ExtendIn, GrantIn
 from ..schema import USABLE_STATUSES, Allocation, AllocationKind, AllocationStatus, User
+from ..store.locks import for_update
 from . import ledger
 from .audit import AuditService
 from .base import ServiceContext
@@ -157,11 +158,11 @@ class AllocationService:
             # added at the same time either waits and sees the revoked pool, or is seen here.
             family = list(
                 self.ctx.session.scalars(
-                    select(Allocation)
-                    .where((Allocation.id == alloc.id) | (Allocation.parent_id == alloc.id))
-                    .order_by(Allocation.id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
+                    for_update(
+                        select(Allocation)
+                        .where((Allocation.id == alloc.id) | (Allocation.parent_id == alloc.id))
+                        .order_by(Allocation.id)
+                    )
                 )
             )
         if alloc.status == AllocationStatus.revoked:

@@ -20,6 +20,7 @@ from ..schema import (
     MemberRole,
     User,
 )
+from ..store.locks import for_update
 from . import ledger
 from .audit import AuditService
 from .base import ServiceContext
@@ -70,7 +71,7 @@ class ConsortiumService:
     def _pool(self, consortium: Consortium, *, lock: bool = False) -> Allocation:
         query = select(Allocation).where(Allocation.id == consortium.pool_id)
         if lock:
-            query = query.with_for_update().execution_options(populate_existing=True)
+            query = for_update(query)
         pool = self.ctx.session.scalar(query)
         assert pool is not None
         return pool
