@@ -26,7 +26,7 @@ from typing import Any
 
 from .executor import ArchiveFailedError, FileChangedError
 from .manifest import Entry
-from .walk import NOATIME, mount_id
+from .walk import mount_id, open_noatime
 
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 CHUNK = 8 * 1024 * 1024
@@ -38,12 +38,7 @@ def _b64(digest: bytes) -> str:
 
 def open_file_at(dir_fd: int, name: bytes) -> int:
     """Open a regular file under `dir_fd` for reading without following a symlink."""
-    if NOATIME:
-        try:
-            return os.open(name, READ_FLAGS | NOATIME, dir_fd=dir_fd)
-        except PermissionError:
-            pass
-    return os.open(name, READ_FLAGS, dir_fd=dir_fd)
+    return open_noatime(name, READ_FLAGS, dir_fd)
 
 
 def _same(st: os.stat_result, entry: Entry) -> bool:

@@ -237,6 +237,20 @@ def _one(
             journal.record(Step(entry.seq, ABSENT))
         return False
 
+    def changed(dir_fd: int) -> bool:
+        """Stat the name again, never following it: False while it is the planned object,
+        else True once the entry is recorded as absent or kept."""
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            absent()
+            return True
+        why = mismatch(entry, st, header.root_uid)
+        if why is None:
+            return False
+        keep(why)
+        return True
+
     try:
         dir_fd = parents.parent_of(entry.parts)
     except UnsafePathError as exc:
@@ -248,13 +262,8 @@ def _one(
         if not dry_run:
             journal.record(Step(entry.seq, ERROR, str(exc.strerror)))
         return False
-    try:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return absent()
-    why = mismatch(entry, st, header.root_uid)
-    if why is not None:
-        return keep(why)
+    if changed(dir_fd):
+        return False
     if entry.kind == "symlink" and os.readlink(name, dir_fd=dir_fd) != entry.link_target:
         return keep("its target changed since the plan")
     if dry_run:
@@ -277,13 +286,8 @@ def _one(
                 journal.record(Step(entry.seq, UPLOADED, sha256=sha), durable=True)
                 result.uploaded += 1
                 # Re-check after the (slow) upload: the file must still be the verified one.
-                try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    return absent()
-                why = mismatch(entry, st, header.root_uid)
-                if why is not None:
-                    return keep(why)
+                if changed(dir_fd):
+                    return False
             os.unlink(name, dir_fd=dir_fd)
             journal.record(Step(entry.seq, DONE, sha256=sha))
         elif entry.action in (DELETE, ARCHIVE):

@@ -20,11 +20,12 @@ import base64
 import binascii
 import hashlib
 import json
+import operator
 import os
 import secrets
 import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -49,10 +50,9 @@ REASONS = (SCRATCH_RETENTION, HOME_INACTIVE, HOME_ALLOCATION_ENDED, OVER_QUOTA_L
 
 MAX_KEY_BYTES = 1024
 KINDS = ("file", "symlink", "dir")
-COLUMNS = (
-    "seq",
-    "type",
-    "action",
+# What a path was when planned: Entry's fields of these names, in this order, are the stat
+# result's st_NAME; each is one integer column of a line and one key of the JSON form.
+STAT_FIELDS = (
     "size",
     "atime_ns",
     "mtime_ns",
@@ -63,10 +63,11 @@ COLUMNS = (
     "uid",
     "gid",
     "nlink",
-    "path_b64",
-    "archive_key",
-    "link_target_b64",
 )
+COLUMNS = ("seq", "type", "action", *STAT_FIELDS, "path_b64", "archive_key", "link_target_b64")
+# One C call and positional arguments: `Entry.from_stat` runs once per planned file.
+_stat_values: Callable[[os.stat_result], tuple[int, int, int, int, int, int, int, int, int, int]]
+_stat_values = operator.attrgetter(*(f"st_{name}" for name in STAT_FIELDS))
 
 
 class ManifestError(ValueError):
@@ -204,16 +205,7 @@ class Entry:
             "display": display(self.path),
             "type": self.kind,
             "action": self.action,
-            "size": self.size,
-            "atime_ns": self.atime_ns,
-            "mtime_ns": self.mtime_ns,
-            "ctime_ns": self.ctime_ns,
-            "dev": self.dev,
-            "ino": self.ino,
-            "mode": self.mode,
-            "uid": self.uid,
-            "gid": self.gid,
-            "nlink": self.nlink,
+            **{name: getattr(self, name) for name in STAT_FIELDS},
         }
         if self.archive_key is not None:
             d["archive_key"] = self.archive_key
@@ -236,16 +228,7 @@ class Entry:
             path=path,
             kind=str(d["type"]),
             action=action,
-            size=int(d["size"]),
-            atime_ns=int(d["atime_ns"]),
-            mtime_ns=int(d["mtime_ns"]),
-            ctime_ns=int(d["ctime_ns"]),
-            dev=int(d["dev"]),
-            ino=int(d["ino"]),
-            mode=int(d["mode"]),
-            uid=int(d["uid"]),
-            gid=int(d["gid"]),
-            nlink=int(d["nlink"]),
+            **{name: int(d[name]) for name in STAT_FIELDS},
             archive_key=d.get("archive_key"),
             link_target=unb64(target) if target is not None else None,
             parts=parts,
@@ -319,23 +302,14 @@ class Entry:
         link_target: bytes | None = None,
     ) -> Entry:
         return cls(
-            seq=seq,
-            path=path,
-            kind=kind,
-            action=action,
-            size=st.st_size,
-            atime_ns=st.st_atime_ns,
-            mtime_ns=st.st_mtime_ns,
-            ctime_ns=st.st_ctime_ns,
-            dev=st.st_dev,
-            ino=st.st_ino,
-            mode=st.st_mode,
-            uid=st.st_uid,
-            gid=st.st_gid,
-            nlink=st.st_nlink,
-            archive_key=archive_key,
-            link_target=link_target,
-            parts=check_rel_path(path),
+            seq,
+            path,
+            kind,
+            action,
+            *_stat_values(st),
+            archive_key,
+            link_target,
+            check_rel_path(path),
         )
 
     def with_seq(self, seq: int) -> Entry:

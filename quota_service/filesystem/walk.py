@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# O_NOATIME keeps the job from updating directory access times; the kernel allows it only to the
-# owner or CAP_FOWNER, so it is tried first and dropped on EPERM.
+# O_NOATIME keeps the jobs from updating access times (directories walked, files archived); the
+# kernel allows it only to the owner or CAP_FOWNER, so it is tried first and dropped on EPERM.
 NOATIME = getattr(os, "O_NOATIME", 0)
 
 T = TypeVar("T")
@@ -100,14 +100,19 @@ class WalkReport:
             self.issues.append(issue)
 
 
-def open_dir(path: bytes | str, dir_fd: int | None = None) -> int:
-    """Open a directory without following a symlink in its last component (O_NOATIME if allowed)."""
+def open_noatime(path: bytes | str, flags: int, dir_fd: int | None = None) -> int:
+    """`os.open` with O_NOATIME added where the kernel allows it, without it where not."""
     if NOATIME:
         try:
-            return os.open(path, DIR_FLAGS | NOATIME, dir_fd=dir_fd)
+            return os.open(path, flags | NOATIME, dir_fd=dir_fd)
         except PermissionError:
             pass
-    return os.open(path, DIR_FLAGS, dir_fd=dir_fd)
+    return os.open(path, flags, dir_fd=dir_fd)
+
+
+def open_dir(path: bytes | str, dir_fd: int | None = None) -> int:
+    """Open a directory without following a symlink in its last component (O_NOATIME if allowed)."""
+    return open_noatime(path, DIR_FLAGS, dir_fd)
 
 
 def open_planned_root(path: bytes, planned_ino: int | None) -> int:
