@@ -126,3 +126,42 @@ def command_body(*, json: bool = False) -> Callable[[F], F]:
         return cast(F, JSON_OPTION(wrapped) if json else wrapped)
 
     return decorate
+
+
+# The budget options of grant, requests approve and consortium create: option → API model field.
+_BUDGET_FIELDS = {
+    "cpu_hours": "cpu_hours",
+    "home_soft_gib": "home_quota_soft_gib",
+    "home_hard_gib": "home_quota_hard_gib",
+    "term_days": "term_days",
+}
+
+Budget = dict[str, float | int | None]
+
+
+def budget_options(
+    *, required: bool = False, cpu_help: str | None = None, term_help: str | None = None
+) -> Callable[[F], F]:
+    """``--cpu-hours``, ``--home-soft-gib``, ``--home-hard-gib`` and ``--term-days``, in that
+    order in ``--help``, handed to the command as one `budget` argument: a `Budget` keyed by the
+    API models' field names (None where an option is not given)."""
+    options = (
+        click.option("--cpu-hours", type=float, required=required, help=cpu_help),
+        click.option("--home-soft-gib", type=float, required=required),
+        click.option("--home-hard-gib", type=float, required=required),
+        click.option("--term-days", type=int, required=required, help=term_help),
+    )
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            budget = {field: kwargs.pop(option) for option, field in _BUDGET_FIELDS.items()}
+            return func(*args, budget=budget, **kwargs)
+
+        # Applied last to first, as stacked decorators are, so --help lists them in order.
+        decorated: Callable[..., Any] = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return cast(F, decorated)
+
+    return decorate
