@@ -1,4 +1,4 @@
-"""Endpoints for consortium leads (and admins)."""
+"""Endpoints for consortium leads (and admins); the service checks who may call them."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
 @router.get("/{consortium_id}", response_model=ConsortiumView, responses=api_errors(404))
 def show(consortium_id: Id, factory: FactoryDep, caller: UserDep) -> ConsortiumView:
     with factory.unit_of_work() as svc:
-        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
-        return svc.consortia.view(consortium_id)
+        return svc.consortia.view(caller, consortium_id)
 
 
 @router.post(
@@ -32,9 +31,8 @@ def add_member(
     consortium_id: Id, body: MemberIn, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:
     with factory.unit_of_work() as svc:
-        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
         return svc.consortia.add_member(
-            caller.actor, consortium_id, body.username, body.role, body.cpu_hours_share
+            caller, consortium_id, body.username, body.role, body.cpu_hours_share
         )
 
 
@@ -47,8 +45,7 @@ def remove_member(
     consortium_id: Id, username: Username, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:
     with factory.unit_of_work() as svc:
-        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
-        return svc.consortia.remove_member(caller.actor, consortium_id, username)
+        return svc.consortia.remove_member(caller, consortium_id, username)
 
 
 @router.put(
@@ -60,5 +57,4 @@ def set_share(
     consortium_id: Id, username: Username, body: ShareIn, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:
     with factory.unit_of_work() as svc:
-        svc.consortia.authorize_lead(caller.name, consortium_id, admin=caller.is_admin)
-        return svc.consortia.set_share(caller.actor, consortium_id, username, body.cpu_hours_share)
+        return svc.consortia.set_share(caller, consortium_id, username, body.cpu_hours_share)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -24,3 +25,32 @@ class ServiceContext:
 
     def now(self) -> datetime:
         return self.clock()
+
+
+class Caller(Protocol):
+    """Who asks a service method to act, for the methods that check who may: the API's and
+    the pages' `auth.Identity` is one (services do not import auth), the CLI passes an
+    `Actor`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+    @property
+    def actor(self) -> str:
+        """As the audit log records it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A `Caller` known without a token: an operator at the CLI (an admin) or a test."""
+
+    name: str
+    is_admin: bool = False
+
+    @property
+    def actor(self) -> str:
+        return self.name

@@ -23,7 +23,7 @@ from ..schema import (
 from ..store.locks import for_update
 from . import ledger
 from .audit import AuditService
-from .base import ServiceContext
+from .base import Caller, ServiceContext
 from .users import UserService
 from .views import allocation_view
 
@@ -90,19 +90,19 @@ class ConsortiumService:
             is not None
         )
 
-    def authorize_lead(self, username: str, consortium_id: int, *, admin: bool) -> None:
-        """Check that `username` may manage the consortium: an admin, or a lead of it while
-        its pool is usable.
+    def _authorize(self, caller: Caller, consortium_id: int) -> Consortium:
+        """The consortium, once `caller` is found to manage it: an admin, or a lead of it
+        while its pool is usable. Every method a lead may call checks this first.
 
         Raises:
             NotFound: There is no consortium `consortium_id` (or it has no pool).
-            PermissionDenied: `username` is not an admin and not one of its leads, or its
+            PermissionDenied: `caller` is not an admin and not one of its leads, or its
                 pool is revoked or expired, so its leads can no longer manage it.
         """
         consortium = self._get(consortium_id)
-        if admin:
-            return
-        if not self.is_lead(username, consortium_id):
+        if caller.is_admin:
+            return consortium
+        if not self.is_lead(caller.name, consortium_id):
             raise PermissionDenied(
                 f"only the leads of consortium {consortium_id} (or an admin) can do this"
             )
@@ -114,6 +114,7 @@ class ConsortiumService:
                 f"{ledger.effective_status(pool, self.ctx.now()).value}, so its leads can no "
                 "longer manage it; ask an admin"
             )
+        return consortium
 
     def _require_usable(self, consortium: Consortium, pool: Allocation) -> None:
         """Shares and members charge the pool: none for a revoked or expired one."""
@@ -188,7 +189,7 @@ class ConsortiumService:
             after={"name": name, "cpu_hours": cpu_hours, "leads": leads, "pool_id": pool.id},
             reason=reason,
         )
-        return self.view(consortium.id)
+        return self._view(consortium)
 
     def _add(
         self,
@@ -259,30 +260,31 @@ class ConsortiumService:
             )
 
     def add_member(
-        self, actor: str, consortium_id: int, username: str, role: str, share: float
+        self, caller: Caller, consortium_id: int, username: str, role: str, share: float
     ) -> ConsortiumView:
         """Add `username` to the consortium with `role` and a share of the pool's CPU-hours.
 
         Raises:
             NotFound: There is no consortium `consortium_id` (or it has no pool).
+            PermissionDenied: `caller` may not manage it (`_authorize`).
             Conflict: The pool is revoked or expired (`pool_inactive`), the share would take
                 the shares past the pool's budget (`pool_exceeded`), or `username` is already
                 a member (`already_member`).
         """
-        consortium = self._get(consortium_id)
+        consortium = self._authorize(caller, consortium_id)
         pool = self._pool(consortium, lock=True)
         self._require_usable(consortium, pool)
         self._check_pool(pool, share, None)
         self._add(consortium, pool, username, MemberRole(role), share)
         self.audit.record(
-            actor=actor,
+            actor=caller.actor,
             action="consortium.add_member",
             target_type="consortium",
             target_id=consortium_id,
             after={"username": username, "role": role, "cpu_hours_share": share},
             reason=None,
         )
-        return self.view(consortium_id)
+        return self._view(consortium)
 
     def _member(self, consortium: Consortium, username: str) -> tuple[ConsortiumMember, Allocation]:
         row = self.ctx.session.execute(
@@ -295,15 +297,16 @@ class ConsortiumService:
             raise NotFound(f"{username} is not a member of {consortium.name}")
         return row[0], row[1]
 
-    def remove_member(self, actor: str, consortium_id: int, username: str) -> ConsortiumView:
+    def remove_member(self, caller: Caller, consortium_id: int, username: str) -> ConsortiumView:
         """Remove `username` from the consortium, revoking their sub-allocation.
 
         Raises:
             NotFound: There is no consortium `consortium_id` (or it has no pool), or
                 `username` is not a member of it.
+            PermissionDenied: `caller` may not manage it (`_authorize`).
             Conflict: `username` is its last lead (`last_lead`).
         """
-        consortium = self._get(consortium_id)
+        consortium = self._authorize(caller, consortium_id)
         self._pool(consortium, lock=True)
         member, sub = self._member(consortium, username)
         before = {"username": username, "role": member.role.value, "share": sub.cpu_hours_budget}
@@ -320,27 +323,28 @@ class ConsortiumService:
         sub.updated_at = self.ctx.now()
         self.ctx.session.delete(member)
         self.audit.record(
-            actor=actor,
+            actor=caller.actor,
             action="consortium.remove_member",
             target_type="consortium",
             target_id=consortium_id,
             before=before,
             after=None,
         )
-        return self.view(consortium_id)
+        return self._view(consortium)
 
     def set_share(
-        self, actor: str, consortium_id: int, username: str, share: float
+        self, caller: Caller, consortium_id: int, username: str, share: float
     ) -> ConsortiumView:
         """Set a member's share of the pool's CPU-hours.
 
         Raises:
             NotFound: There is no consortium `consortium_id` (or it has no pool), or
                 `username` is not a member of it.
+            PermissionDenied: `caller` may not manage it (`_authorize`).
             Conflict: The pool is revoked or expired (`pool_inactive`), or the share would
                 take the shares past the pool's budget (`pool_exceeded`).
         """
-        consortium = self._get(consortium_id)
+        consortium = self._authorize(caller, consortium_id)
         pool = self._pool(consortium, lock=True)
         self._require_usable(consortium, pool)
         _, sub = self._member(consortium, username)
@@ -349,22 +353,25 @@ class ConsortiumService:
         sub.cpu_hours_budget = share
         sub.updated_at = self.ctx.now()
         self.audit.record(
-            actor=actor,
+            actor=caller.actor,
             action="consortium.set_share",
             target_type="consortium",
             target_id=consortium_id,
             before={"username": username, "cpu_hours_share": before},
             after={"username": username, "cpu_hours_share": share},
         )
-        return self.view(consortium_id)
+        return self._view(consortium)
 
-    def view(self, consortium_id: int) -> ConsortiumView:
-        """The consortium with its pool, members and shares.
+    def view(self, caller: Caller, consortium_id: int) -> ConsortiumView:
+        """The consortium with its pool, members and shares, for its leads and admins.
 
         Raises:
             NotFound: There is no consortium `consortium_id` (or it has no pool).
+            PermissionDenied: `caller` may not manage it (`_authorize`).
         """
-        consortium = self._get(consortium_id)
+        return self._view(self._authorize(caller, consortium_id))
+
+    def _view(self, consortium: Consortium) -> ConsortiumView:
         pool = self._pool(consortium)
         rows = self.ctx.session.execute(
             select(ConsortiumMember, User.username, Allocation)
@@ -398,10 +405,10 @@ class ConsortiumService:
         )
 
     def list_all(self) -> list[ConsortiumView]:
-        """Every consortium's view, by name.
+        """Every consortium's view, by name (the admin console: its route admits admins only).
 
         Raises:
-            NotFound: A consortium row has no pool (`view` refuses it).
+            NotFound: A consortium row has no pool.
         """
         ids = self.ctx.session.scalars(select(Consortium.id).order_by(Consortium.name))
-        return [self.view(i) for i in ids]
+        return [self._view(self._get(i)) for i in ids]

@@ -278,11 +278,6 @@ async def withdraw(request: Request, request_id: Id, viewer: Viewer) -> Response
 # --- consortium leads ----------------------------------------------------------------------
 
 
-def load_consortium(svc: Services, viewer: Identity, consortium_id: int) -> ConsortiumView:
-    svc.consortia.authorize_lead(viewer.name, consortium_id, admin=viewer.is_admin)
-    return svc.consortia.view(consortium_id)
-
-
 def consortium_context(view: ConsortiumView) -> dict[str, Any]:
     shares = [(m.username, m.cpu_hours_share) for m in view.members]
     used = [(m.username, m.cpu_hours_used) for m in view.members]
@@ -297,7 +292,7 @@ def consortium_context(view: ConsortiumView) -> dict[str, Any]:
 
 @router.get("/consortia/{consortium_id}", response_class=HTMLResponse)
 def consortium_page(request: Request, consortium_id: Id, viewer: Viewer) -> Response:
-    view = in_thread_transaction(request, lambda svc: load_consortium(svc, viewer, consortium_id))
+    view = in_thread_transaction(request, lambda svc: svc.consortia.view(viewer, consortium_id))
     return render(request, "consortium.html", consortium_context(view))
 
 
@@ -308,15 +303,11 @@ async def _consortium_change(
     form_id: str,
     action: Callable[[Services, dict[str, str]], str],
 ) -> Response:
-    """Run a lead's change; on a refusal re-render the page with the error next to the form."""
+    """Run a lead's change (the service checks that `viewer` may); on a refusal re-render the
+    page with the error next to the form."""
     data = await form_data(request)
-
-    def change(svc: Services) -> str:
-        svc.consortia.authorize_lead(viewer.name, consortium_id, admin=viewer.is_admin)
-        return action(svc, data)
-
     try:
-        message = await in_transaction(request, change)
+        message = await in_transaction(request, lambda svc: action(svc, data))
     except ValidationError as exc:
         errors, status = field_errors(exc), 422
     except QuotaError as exc:
@@ -328,7 +319,7 @@ async def _consortium_change(
     else:
         flash(request, message)
         return RedirectResponse(f"{base_path(request)}consortia/{consortium_id}", status_code=303)
-    view = await in_transaction(request, lambda svc: load_consortium(svc, viewer, consortium_id))
+    view = await in_transaction(request, lambda svc: svc.consortia.view(viewer, consortium_id))
     ctx = consortium_context(view)
     ctx.update(errors={form_id: errors}, values={form_id: data})
     return render(request, "consortium.html", ctx, status_code=status)
@@ -339,7 +330,7 @@ async def add_member(request: Request, consortium_id: Id, viewer: Viewer) -> Res
     def act(svc: Services, data: dict[str, str]) -> str:
         body = MemberIn.model_validate(clean(data, ("username", "role", "cpu_hours_share")))
         svc.consortia.add_member(
-            viewer.actor, consortium_id, body.username, body.role, body.cpu_hours_share
+            viewer, consortium_id, body.username, body.role, body.cpu_hours_share
         )
         return f"{body.username} added as {body.role}."
 
@@ -352,7 +343,7 @@ async def set_share(
 ) -> Response:
     def act(svc: Services, data: dict[str, str]) -> str:
         body = ShareIn.model_validate(clean(data, ("cpu_hours_share",)))
-        svc.consortia.set_share(viewer.actor, consortium_id, username, body.cpu_hours_share)
+        svc.consortia.set_share(viewer, consortium_id, username, body.cpu_hours_share)
         return f"{username}'s share is now {body.cpu_hours_share:g} CPU-hours."
 
     return await _consortium_change(request, viewer, consortium_id, f"share-{username}", act)
@@ -363,7 +354,7 @@ async def remove_member(
     request: Request, consortium_id: Id, username: Username, viewer: Viewer
 ) -> Response:
     def act(svc: Services, data: dict[str, str]) -> str:
-        svc.consortia.remove_member(viewer.actor, consortium_id, username)
+        svc.consortia.remove_member(viewer, consortium_id, username)
         return f"{username} removed."
 
     return await _consortium_change(request, viewer, consortium_id, f"remove-{username}", act)

@@ -22,6 +22,7 @@ from quota_service.schema import (
     RequestStatus,
     User,
 )
+from quota_service.services.base import Actor
 from tests.support.clock import FakeClock
 from tests.support.consortia import create_consortium
 from tests.support.quota import QuotaStack
@@ -29,6 +30,7 @@ from tests.support.quota_tokens import quota_admin_token
 
 pytestmark = pytest.mark.integration
 JUSTIFICATION = "Transient light curves across the High Latitude Time Domain Survey fields."
+ROOT = Actor("root", is_admin=True)
 
 
 def name(prefix: str) -> str:
@@ -97,15 +99,15 @@ def test_an_expired_pool_ends_lead_rights_and_spawns(factory: Factory, clock: Fa
             leads=["lena"],
             reason="test",
         )
-        svc.consortia.add_member("lena", view.id, "mo", "member", 10)
+        svc.consortia.add_member(Actor("lena"), view.id, "mo", "member", 10)
     clock.advance(days=11)
     with factory.unit_of_work() as svc:
         with pytest.raises(PermissionDenied, match="expired"):
-            svc.consortia.authorize_lead("lena", view.id, admin=False)
+            svc.consortia.view(Actor("lena"), view.id)
         with pytest.raises(Conflict, match="expired") as conflict:
-            svc.consortia.add_member("root", view.id, "newbie", "member", 1)
+            svc.consortia.add_member(ROOT, view.id, "newbie", "member", 1)
         assert conflict.value.code == "pool_inactive"
-        members = svc.consortia.view(view.id).members
+        members = svc.consortia.view(ROOT, view.id).members
         sub = next(m.sub_allocation_id for m in members if m.username == "mo")
         decision = svc.spawn.decide("mo", "", "small", sub)
     assert isinstance(decision, SpawnDenied) and "expired" in decision.message

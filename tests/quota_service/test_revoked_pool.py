@@ -19,6 +19,7 @@ from quota_service.factory import Factory
 from quota_service.models.v1 import ExtendIn
 from quota_service.policy import GIB
 from quota_service.schema import Allocation, AllocationStatus, AuditEvent, UserNotice
+from quota_service.services.base import Actor
 from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.integration
@@ -42,8 +43,8 @@ def consortium(factory: Factory, lead: str, members: list[str]) -> tuple[int, in
             reason="test",
         )
         for m in members:
-            svc.consortia.add_member(lead, view.id, m, "member", 10)
-        view = svc.consortia.view(view.id)
+            svc.consortia.add_member(Actor(lead), view.id, m, "member", 10)
+        view = svc.consortia.view(Actor(lead), view.id)
         subs = {m.username: m.sub_allocation_id for m in view.members}
         assert None not in subs.values()
         return view.id, view.pool.id, {k: v for k, v in subs.items() if v is not None}
@@ -66,7 +67,7 @@ def test_a_live_pool_counts_for_tier_and_quota(factory: Factory) -> None:
 def test_revoking_a_pool_revokes_its_shares_and_the_tier_falls_back(factory: Factory) -> None:
     cid, pool_id, subs = consortium(factory, "lena", ["mo", "gone"])
     with factory.unit_of_work() as svc:
-        svc.consortia.remove_member("lena", cid, "gone")
+        svc.consortia.remove_member(Actor("lena"), cid, "gone")
     with factory.unit_of_work() as svc:
         svc.allocations.revoke("root", pool_id, "panel ended")
     with factory.unit_of_work() as svc:

@@ -25,6 +25,7 @@ from quota_service.schema import (
     ServerSession,
     StorageUsageSnapshot,
 )
+from quota_service.services.base import Actor
 from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.integration
@@ -296,16 +297,23 @@ def test_consortium_pool_shares_and_charges(factory: Factory, clock: FakeClock) 
             leads=["lead1"],
             reason="panel",
         )
-        svc.consortia.add_member("lead1", c.id, "m1", "member", 60)
+        svc.consortia.add_member(Actor("lead1"), c.id, "m1", "member", 60)
+    with factory.unit_of_work() as svc:
+        # The service checks who may: a member is no lead, an admin is one everywhere.
+        with pytest.raises(PermissionDenied, match="only the leads"):
+            svc.consortia.add_member(Actor("m1"), c.id, "m2", "member", 1)
+        with pytest.raises(PermissionDenied, match="only the leads"):
+            svc.consortia.view(Actor("m1"), c.id)
+        assert svc.consortia.view(Actor("root", is_admin=True), c.id).name == "hlwas"
     with pytest.raises(Conflict) as err:
         with factory.unit_of_work() as svc:
-            svc.consortia.add_member("lead1", c.id, "m2", "member", 50)
+            svc.consortia.add_member(Actor("lead1"), c.id, "m2", "member", 50)
     assert err.value.code == "pool_exceeded" and "at most 40" in err.value.detail
     with pytest.raises(Conflict, match="at most 100"):
         with factory.unit_of_work() as svc:
-            svc.consortia.set_share("lead1", c.id, "m1", 101)
+            svc.consortia.set_share(Actor("lead1"), c.id, "m1", 101)
     with factory.unit_of_work() as svc:
-        view = svc.consortia.set_share("lead1", c.id, "lead1", 40)
+        view = svc.consortia.set_share(Actor("lead1"), c.id, "lead1", 40)
     assert view.shares_total == 100 and view.unassigned == 0
     sub_id = next(m.sub_allocation_id for m in view.members if m.username == "m1")
     with factory.unit_of_work() as svc:
@@ -313,7 +321,7 @@ def test_consortium_pool_shares_and_charges(factory: Factory, clock: FakeClock) 
     clock.advance(hours=2)
     with factory.unit_of_work() as svc:
         svc.spawn.stop("m1", "")
-        view = svc.consortia.view(c.id)
+        view = svc.consortia.view(Actor("lead1"), c.id)
     m1 = next(m for m in view.members if m.username == "m1")
     assert ok.tier == "consortium" and m1.cpu_hours_used == 32  # 16 CPU x 2 h
     assert view.pool.cpu_hours_used == 32  # counts against the pool too
