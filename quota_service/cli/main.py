@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from ..models.v1 import ApproveIn, ExtendIn, GrantIn
 from ..schema import RequestStatus
 from ..services.base import Actor
-from .context import CliState, command_body, emit
+from .context import Budget, CliState, budget_options, command_body, emit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,34 +111,19 @@ def users_show(state: CliState, username: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("username")
 @click.argument("tier", type=click.Choice(["entry", "research"]))
-@click.option("--cpu-hours", type=float, help="budget (default: the tier's)")
-@click.option("--home-soft-gib", type=float)
-@click.option("--home-hard-gib", type=float)
-@click.option("--term-days", type=int, help="term (default: the tier's)")
+@budget_options(cpu_help="budget (default: the tier's)", term_help="term (default: the tier's)")
 @click.option("--reason", required=True, help="recorded in the audit log")
 @command_body(json=True)
 def grant(
     state: CliState,
     username: str,
     tier: str,
-    cpu_hours: float | None,
-    home_soft_gib: float | None,
-    home_hard_gib: float | None,
-    term_days: int | None,
+    budget: Budget,
     reason: str,
     as_json: bool,
 ) -> None:
     """Grant USERNAME a personal allocation of TIER."""
-    data = _model(
-        GrantIn,
-        username=username,
-        tier=tier,
-        cpu_hours=cpu_hours,
-        home_quota_soft_gib=home_soft_gib,
-        home_quota_hard_gib=home_hard_gib,
-        term_days=term_days,
-        reason=reason,
-    )
+    data = _model(GrantIn, username=username, tier=tier, **budget, reason=reason)
     with state.factory().unit_of_work() as svc:
         emit(svc.allocations.grant(state.actor, data), as_json)
 
@@ -190,34 +175,20 @@ def requests_list(state: CliState, status: str | None, as_json: bool) -> None:
 
 @requests.command("approve")
 @click.argument("request_id", type=int)
-@click.option("--cpu-hours", type=float)
-@click.option("--home-soft-gib", type=float)
-@click.option("--home-hard-gib", type=float)
-@click.option("--term-days", type=int)
+@budget_options()
 @click.option("--consortium-name")
 @click.option("--note")
 @command_body(json=True)
 def requests_approve(
     state: CliState,
     request_id: int,
-    cpu_hours: float | None,
-    home_soft_gib: float | None,
-    home_hard_gib: float | None,
-    term_days: int | None,
+    budget: Budget,
     consortium_name: str | None,
     note: str | None,
     as_json: bool,
 ) -> None:
     """Approve a pending request (tier defaults unless overridden)."""
-    data = _model(
-        ApproveIn,
-        cpu_hours=cpu_hours,
-        home_quota_soft_gib=home_soft_gib,
-        home_quota_hard_gib=home_hard_gib,
-        term_days=term_days,
-        consortium_name=consortium_name,
-        note=note,
-    )
+    data = _model(ApproveIn, **budget, consortium_name=consortium_name, note=note)
     with state.factory().unit_of_work() as svc:
         emit(svc.requests.approve(state.actor, request_id, data), as_json)
 
@@ -242,10 +213,7 @@ def consortium() -> None:
 
 @consortium.command("create")
 @click.argument("name")
-@click.option("--cpu-hours", type=float, required=True)
-@click.option("--home-soft-gib", type=float, required=True)
-@click.option("--home-hard-gib", type=float, required=True)
-@click.option("--term-days", type=int, required=True)
+@budget_options(required=True)
 @click.option("--lead", "leads", multiple=True, required=True, help="a lead (repeatable)")
 @click.option("--proposal-ref")
 @click.option("--reason", default="consortium created")
@@ -253,10 +221,7 @@ def consortium() -> None:
 def consortium_create(
     state: CliState,
     name: str,
-    cpu_hours: float,
-    home_soft_gib: float,
-    home_hard_gib: float,
-    term_days: int,
+    budget: Budget,
     leads: tuple[str, ...],
     proposal_ref: str | None,
     reason: str,
@@ -269,10 +234,7 @@ def consortium_create(
         ConsortiumIn,
         name=name,
         proposal_ref=proposal_ref,
-        cpu_hours=cpu_hours,
-        home_quota_soft_gib=home_soft_gib,
-        home_quota_hard_gib=home_hard_gib,
-        term_days=term_days,
+        **budget,
         leads=list(leads),
         reason=reason,
     )
