@@ -43,49 +43,33 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+S = TypeVar("S")
+
+
+def _service(build: Callable[[ServiceContext], S]) -> cached_property[S]:
+    """A service of the unit of work, built from its context on first use, then kept."""
+    return cached_property(lambda services: build(services.ctx))
+
+
 @dataclass
 class Services:
     """The services bound to one unit of work (one transaction)."""
 
     ctx: ServiceContext
 
-    @cached_property
-    def users(self) -> UserService:
-        return UserService(self.ctx)
-
-    @cached_property
-    def spawn(self) -> SpawnService:
-        """Spawn decisions; it also charges and closes sessions (a `SessionService`)."""
-        return SpawnService(self.ctx)
-
-    @cached_property
-    def sessions(self) -> SessionService:
-        """Charging, stopping and listing sessions, apart from spawn decisions."""
-        return SessionService(self.ctx)
-
-    @cached_property
-    def requests(self) -> RequestService:
-        return RequestService(self.ctx, filings_per_day=self.ctx.request_filings_per_day)
-
-    @cached_property
-    def allocations(self) -> AllocationService:
-        return AllocationService(self.ctx)
-
-    @cached_property
-    def consortia(self) -> ConsortiumService:
-        return ConsortiumService(self.ctx)
-
-    @cached_property
-    def audit(self) -> AuditService:
-        return AuditService(self.ctx)
-
-    @cached_property
-    def reports(self) -> ReportService:
-        return ReportService(self.ctx)
-
-    @cached_property
-    def notices(self) -> NoticeService:
-        return NoticeService(self.ctx)
+    users = _service(UserService)
+    # Spawn decisions; it also charges and closes sessions (a `SessionService`).
+    spawn = _service(SpawnService)
+    # Charging, stopping and listing sessions, apart from spawn decisions.
+    sessions = _service(SessionService)
+    requests = _service(
+        lambda ctx: RequestService(ctx, filings_per_day=ctx.request_filings_per_day)
+    )
+    allocations = _service(AllocationService)
+    consortia = _service(ConsortiumService)
+    audit = _service(AuditService)
+    reports = _service(ReportService)
+    notices = _service(NoticeService)
 
 
 class Factory:
