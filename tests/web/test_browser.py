@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.support.browser import launch
+from tests.support.consortia import create_consortium
 from tests.support.quota_tokens import quota_admin_token
 
 from .browser import screenshot, sign_in
@@ -93,19 +94,9 @@ def test_lead_page(web_stack: WebStack, browser: Browser) -> None:
     web_stack.user_token("lena")
     web_stack.user_token("mo")
     with web_stack.api(quota_admin_token(web_stack, "root")) as api:
-        created = api.post(
-            "admin/consortia",
-            json={
-                "name": "high-z",
-                "cpu_hours": 50000,
-                "home_quota_soft_gib": 1000,
-                "home_quota_hard_gib": 1200,
-                "term_days": 730,
-                "leads": ["lena"],
-            },
+        cid = create_consortium(
+            api, "high-z", ["lena"], cpu_hours=50000, home_quota_gib=(1000, 1200), term_days=730
         )
-        assert created.status_code == 201, created.text
-        cid = created.json()["id"]
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     sign_in(page, web_stack.public_pages_url, "lena")

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
+from tests.support.consortia import create_consortium
 from tests.support.quota_tokens import quota_admin_token
 
 from .stack import WebStack, csrf_of
@@ -325,19 +326,9 @@ def test_lead_sets_shares_within_the_pool(web_stack: WebStack) -> None:
     web_stack.user_token("carol")
     web_stack.user_token("dave")
     with web_stack.api(quota_admin_token(web_stack, "root")) as api:
-        created = api.post(
-            "admin/consortia",
-            json={
-                "name": "deep-fields",
-                "cpu_hours": 1000,
-                "home_quota_soft_gib": 500,
-                "home_quota_hard_gib": 600,
-                "term_days": 365,
-                "leads": ["carol"],
-            },
+        cid = create_consortium(
+            api, "deep-fields", ["carol"], cpu_hours=1000, home_quota_gib=(500, 600), term_days=365
         )
-        assert created.status_code == 201, created.text
-        cid = created.json()["id"]
     with web_stack.pages(web_stack.user_token("dave")) as dave:
         assert dave.get(f"consortia/{cid}").status_code == 403
     with web_stack.pages(web_stack.user_token("carol")) as carol:
