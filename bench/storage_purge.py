@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.storage_trees import BENCH_DIR, REPO, build_tree, median
+from bench.storage_trees import BENCH_DIR, REPO, build_tree, median, save, stamp
 
-RESULTS = REPO / "bench" / "results" / "storage.json"
 MODULE = "bench.storage_purge"
 
 
@@ -113,12 +112,7 @@ def main() -> None:
     find_m = median([r["find_seconds"] for r in rounds])
     exec_m = median([r["execute_seconds_wall"] for r in rounds])
     result = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "uname": " ".join(os.uname()),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        **stamp(),
         "files": args.files,
         "users": args.users,
         "find_delete_seconds_median": round(find_m, 4),
@@ -130,11 +124,7 @@ def main() -> None:
         "target_speed_vs_find_delete_at_least": 0.5,
         "met": find_m / exec_m >= 0.5 and all(r["left_behind"] == 0 for r in rounds),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["purge"] = result
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save("purge", result)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.storage_trees import BENCH_DIR, REPO, build_tree, median
+from bench.storage_trees import BENCH_DIR, REPO, build_tree, median, save, stamp
 
-RESULTS = REPO / "bench" / "results" / "storage.json"
 MODULE = "bench.storage_scan"
 
 
@@ -125,12 +124,7 @@ def main() -> None:
         bench_size(args.users, n, args.repeats, args.workers) for n in (args.files, 2 * args.files)
     ]
     result = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "uname": " ".join(os.uname()),
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        **stamp(),
         "method": "median wall time of alternating runs on a warm page cache; scanner wall "
         "includes starting its Python process and workers; peak RSS = main + workers x max worker",
         "sizes": sizes,
@@ -146,11 +140,7 @@ def main() -> None:
             ),
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["scan"] = result
-    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save("scan", result)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Synthetic user trees for the storage benchmarks (shared by storage_scan.py and storage_purge.py).
+"""Synthetic user trees for the storage benchmarks (shared by storage_scan.py and storage_purge.py),
+and their results file.
 
 A tree is `users` homes of `files // users` files each, 100 files to a directory, two levels of
 directories, one file in ten holding 5,000 bytes (the rest empty), all with times 400 days ago.
@@ -7,14 +8,17 @@ Trees are built once and reused while their marker file says they are complete.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("NEXUS_BENCH_DIR", REPO / "build" / "bench"))
 OLD_NS = time.time_ns() - 400 * 86_400 * 1_000_000_000
+RESULTS = REPO / "bench" / "results" / "storage.json"
 
 
 def build_tree(root: Path, users: int, files: int, *, reuse: bool = True) -> Path:
@@ -48,3 +52,24 @@ def median(xs: list[float]) -> float:
     s = sorted(xs)
     n = len(s)
     return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def stamp() -> dict[str, Any]:
+    """When and on what a result was measured, with the load at its end (the machine is shared)."""
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "uname": " ".join(os.uname()),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+
+
+def save(key: str, result: dict[str, Any]) -> None:
+    """Store `result` as `key` of bench/results/storage.json (other keys kept); print it."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[key] = result
+    RESULTS.write_text(json.dumps(data, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
