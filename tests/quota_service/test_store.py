@@ -14,7 +14,8 @@ from quota_service.services.storage_views import StorageViewService
 from quota_service.store.snapshots import latest_snapshot
 from tests.support.clock import FakeClock
 
-STORE = Path(__file__).parents[2] / "quota_service" / "store"
+ROOT = Path(__file__).parents[2]
+STORE = ROOT / "quota_service" / "store"
 # Inserted in this order, all measured at the same instant: the highest id is not the first
 # or the last written, so an order that ignores ids is unlikely to pick it by chance.
 TIED_IDS = (1005, 1009, 1002, 1007)
@@ -61,26 +62,40 @@ def test_of_snapshots_measured_at_once_the_highest_id_is_the_newest(
         assert [t.home_bytes for t in summary.by_tier] == [newest * 1000]
 
 
+def imported(path: Path) -> set[str]:
+    """The modules a source file imports, relative imports resolved (TYPE_CHECKING ones too)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                found.add(".".join(p for p in (base, node.module) if p))
+            else:
+                found.add(node.module or "")
+    return found
+
+
 def test_the_store_imports_only_the_schema_and_sqlalchemy() -> None:
-    """Layers: handlers → services/jobs → store → schema. Anything else imported here would
-    pull a layer above into the store's callers' statements."""
-    allowed = ("sqlalchemy", "quota_service.schema", "__future__", "typing", "collections")
+    """Layers: handlers → services/jobs → store → schema. The store's statements know tables,
+    nothing above them."""
+    allowed = ("sqlalchemy", "quota_service.schema", "quota_service.store")
+    stdlib = ("__future__", "typing", "collections")
     modules = sorted(STORE.glob("*.py"))
     assert len(modules) >= 4
     for path in modules:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = "quota_service" if node.level else ""
-                names = [".".join(p for p in (base, node.module or "") if p)]
-                if node.level > 2 or (node.level == 2 and not (node.module or "")):
-                    names = ["quota_service"]  # the package itself: a layer above
-                if node.level == 1:
-                    names = [f"quota_service.store.{node.module or ''}"]
-            else:
-                continue
-            for name in names:
-                assert name.startswith(allowed) or name.startswith("quota_service.store"), (
-                    f"{path.name} imports {name}"
-                )
+        for name in imported(path):
+            assert name.startswith(allowed + stdlib), f"{path.name} imports {name}"
+
+
+def test_services_import_no_layer_above_them() -> None:
+    """Services take a `Caller`, not the web's identity, and jobs build on services, never
+    the other way round."""
+    above = ("jobs", "factory", "auth", "handlers", "web", "cli", "app", "edge")
+    for path in sorted((ROOT / "quota_service" / "services").glob("*.py")):
+        for name in imported(path):
+            assert not name.startswith(tuple(f"quota_service.{a}" for a in above)), (
+                f"services/{path.name} imports {name}"
+            )
