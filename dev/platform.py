@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import fcntl
 import json
+import math
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from typing import IO, Any
 
 from . import irsa
 from .accounts import ACCOUNTS, ADMIN_CLAIM, ADMIN_GROUPS, ALLOWED_GROUPS, QuotaCli, SeedError, seed
+from .poll import poll_until
 from .procs import Child, StartupError, port_in_use, who_listens
 from .settings import PORTS, REPO_ROOT, DevSettings, Ports
 
@@ -427,19 +429,16 @@ def main(argv: list[str] | None = None) -> int:
             platform.stop()
             return 0
         print(platform.banner(), flush=True)
-        code = 0
-        while not received:
-            dead = platform.dead()
-            if dead:
-                for child in dead:
-                    print(
-                        f"[make dev] {child.name} exited unexpectedly; its log is "
-                        f"{child.log_path}:\n{child.tail()}",
-                        file=sys.stderr,
-                    )
-                code = EXIT_FAILED
-                break
-            time.sleep(0.5)
+        # Supervise until a stop signal or a child's death, whichever comes first.
+        poll_until(lambda: received or platform.dead(), math.inf, 0.5, "supervising")
+        dead = [] if received else platform.dead()
+        for child in dead:
+            print(
+                f"[make dev] {child.name} exited unexpectedly; its log is "
+                f"{child.log_path}:\n{child.tail()}",
+                file=sys.stderr,
+            )
+        code = EXIT_FAILED if dead else 0
         say("stopping")
         platform.stop()
         say("stopped; state kept in " + str(settings.state_dir))

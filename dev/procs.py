@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from .poll import PollTimeout, poll_until
+
 
 class StartupError(RuntimeError):
     """A process did not come up; the message says which, and where its log is."""
@@ -62,9 +64,8 @@ class Child:
 
     def wait_http(self, url: str, timeout: float = 60.0, ok: Sequence[int] = (200,)) -> None:
         """Poll `url` until it answers one of `ok`; fail with the log's tail otherwise."""
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
+
+        def answer() -> int | str:
             if not self.running():
                 code = self.proc.returncode if self.proc is not None else None
                 raise StartupError(
@@ -72,17 +73,18 @@ class Child:
                     f"its log is {self.log_path}:\n{self.tail()}"
                 )
             try:
-                resp = httpx.get(url, timeout=2.0)
-                if resp.status_code in ok:
-                    return
-                last = f"HTTP {resp.status_code}"
+                return httpx.get(url, timeout=2.0).status_code
             except httpx.HTTPError as exc:
-                last = type(exc).__name__
-            time.sleep(0.2)
-        raise StartupError(
-            f"{self.name} did not answer {url} within {timeout:.0f} s ({last}); "
-            f"its log is {self.log_path}:\n{self.tail()}"
-        )
+                return type(exc).__name__
+
+        try:
+            poll_until(answer, timeout, 0.2, f"{self.name} did not answer", until=ok.__contains__)
+        except PollTimeout as exc:
+            last = f"HTTP {exc.last}" if isinstance(exc.last, int) else exc.last
+            raise StartupError(
+                f"{self.name} did not answer {url} within {timeout:.0f} s ({last}); "
+                f"its log is {self.log_path}:\n{self.tail()}"
+            ) from None
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM to the child's process group, then SIGKILL to what is left of it."""

@@ -35,7 +35,7 @@ from tests.chart.podrun import EFS_GID, EFS_UID, PodRunner
 from tests.storage.conftest import Inbox
 from tests.support.databases import DatabaseFactory
 from tests.support.hub import HubInstance, start_hub
-from tests.support.processes import TEST_OUTPUT, free_port
+from tests.support.processes import TEST_OUTPUT, PollTimeout, free_port, poll_until
 from tests.support.quota import QUOTA_HUB_CONFIG
 from tests.support.s3 import S3Endpoint
 
@@ -156,16 +156,24 @@ def _serve(world: World, deployment: Obj, name: str) -> tuple[subprocess.Popen[b
     )
     proc = world.pods.start(deployment, world.workdir / f"{name}.log")
     url = f"http://127.0.0.1:{port}{PREFIX}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def health() -> int | str:
         assert proc.poll() is None, (world.workdir / f"{name}.log").read_text()
         try:
-            if httpx.get(url + "api/v1/health", timeout=2).status_code < 500:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError((world.workdir / f"{name}.log").read_text())
+            return httpx.get(url + "api/v1/health", timeout=2).status_code
+        except httpx.TransportError as exc:
+            return type(exc).__name__
+
+    try:
+        poll_until(
+            health,
+            60,
+            message=f"{name} did not answer",
+            until=lambda s: isinstance(s, int) and s < 500,
+        )
+    except PollTimeout:
+        raise AssertionError((world.workdir / f"{name}.log").read_text()) from None
+    return proc, url
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.support.platform import RunningPlatform
+from tests.support.processes import poll_until
 
 from .conftest import SCREENSHOTS
 from .lab import LabSession
@@ -115,9 +115,7 @@ def test_b_saving_over_the_read_only_tutorial_is_refused_and_save_as_works(
     ellen.shot("b2-save-as-into-home")
     page.locator(".jp-Dialog").get_by_role("button", name="Save").click()
     copy = nexus.state_dir / "homes" / "ellen" / "my-data-access.ipynb"
-    deadline = time.monotonic() + 30
-    while not copy.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    poll_until(copy.exists, 30, message=f"{copy} was not saved")
     assert copy.is_file()
     saved = json.loads(copy.read_text())
     assert "WFI01" in json.dumps(saved["cells"])  # the outputs came along

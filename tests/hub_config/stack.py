@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import httpx
 
 from tests.support.hub import HubInstance, start_hub
 from tests.support.oidc import OidcProvider
-from tests.support.processes import REPO_ROOT, ServerProcess, free_port
+from tests.support.processes import REPO_ROOT, PollTimeout, ServerProcess, free_port, poll_until
 from tests.support.quota import start_quota_service
 
 PREFIX = "/services/quota/"
@@ -131,24 +130,23 @@ class NexusStack:
         return servers.get(name)
 
     def wait_ready(self, user: str, name: str = "", timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            server = self.server(user, name)
-            if server and server.get("ready"):
-                return server
-            time.sleep(0.2)
-        raise AssertionError(f"{user}/{name} not ready in {timeout}s:\n{self.hub.proc.tail()}")
+        try:
+            server = poll_until(
+                lambda: self.server(user, name),
+                timeout,
+                message=f"{user}/{name} not ready",
+                until=lambda s: bool(s and s.get("ready")),
+            )
+        except PollTimeout as exc:
+            raise AssertionError(f"{exc}:\n{self.hub.proc.tail()}") from None
+        assert server is not None
+        return server
 
     def stop_server(self, user: str, name: str = "", timeout: float = 60) -> None:
         path = f"users/{user}/servers/{name}" if name else f"users/{user}/server"
         resp = self.hub_admin().delete(path)
         assert resp.status_code in (202, 204), resp.text
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.server(user, name) is None:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{user}/{name} did not stop in {timeout}s")
+        self.wait_gone(user, name, timeout)
 
     def server_env(self, user: str, name: str = "") -> dict[str, str]:
         """The environment of a running local server's process (from /proc)."""
@@ -160,12 +158,12 @@ class NexusStack:
         return {k.decode(): v.decode(errors="replace") for k, v in pairs}
 
     def wait_gone(self, user: str, name: str = "", timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.server(user, name) is None:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"{user}/{name} still listed by the hub after {timeout}s")
+        poll_until(
+            lambda: self.server(user, name),
+            timeout,
+            message=f"{user}/{name} still listed by the hub",
+            until=lambda server: server is None,
+        )
 
     def open_sessions(self) -> list[dict[str, Any]]:
         resp = self.quota_admin().get("hub/sessions", params={"open": "true"})

@@ -8,8 +8,6 @@ would only ever see its default.
 
 from __future__ import annotations
 
-import asyncio
-import time
 import types
 import typing
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from quota_service.schema.purge_manifest import ManifestStatus, PurgeManifest
 from quota_service.schema.purge_run import PurgeRun
 from tests.support.clock import FakeClock
 from tests.support.databases import DatabaseFactory
+from tests.support.processes import poll_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -148,12 +147,13 @@ async def service_answers(factory: Factory, clock: FakeClock) -> dict[tuple[str,
     archive_home(factory, "bob")
     body = SpawnDecisionIn(username="bob", size="small")
     answers[decide].append(sent(*decide, await hub.spawn_decision(body, factory, HUB)))
-    deadline = time.monotonic() + 30
-    while True:
-        status = await hub.restore_status("bob", factory, HUB)
-        if status.state != "running" or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
+    status = await poll_until_async(
+        lambda: hub.restore_status("bob", factory, HUB),
+        30,
+        0.05,
+        "bob's restore is still running",
+        until=lambda s: s.state != "running",
+    )
     answers[restore].append(sent(*restore, status))
     return answers
 

@@ -12,7 +12,6 @@ test-output/e2e/state; logs in test-output/e2e/state/logs/<process>.log.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from dev.platform import QUOTA_PREFIX, Platform
 from dev.procs import free_port
 from dev.settings import PORTS, DevSettings, Ports
 
-from .processes import TEST_OUTPUT
+from .processes import TEST_OUTPUT, poll_until
 
 
 def free_ports() -> Ports:
@@ -87,12 +86,13 @@ class RunningPlatform:
         return servers.get("")
 
     def wait_no_server(self, user: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.server(user) is None:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"{user}'s server still listed after {timeout:.0f}s")
+        poll_until(
+            lambda: self.server(user),
+            timeout,
+            0.3,
+            f"{user}'s server still listed",
+            until=lambda server: server is None,
+        )
 
     def log(self, name: str) -> str:
         return self.settings.log(name).read_text(errors="replace")

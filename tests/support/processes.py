@@ -9,10 +9,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dev.poll import PollTimeout, poll_until, poll_until_async
 from dev.procs import Child as ServerProcess
 from dev.procs import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_OUTPUT = Path(os.environ.get("NEXUS_TEST_OUTPUT", REPO_ROOT / "test-output"))
 
-__all__ = ["REPO_ROOT", "TEST_OUTPUT", "ServerProcess", "free_port"]
+__all__ = [
+    "REPO_ROOT",
+    "TEST_OUTPUT",
+    "PollTimeout",
+    "ServerProcess",
+    "free_port",
+    "poll_until",
+    "poll_until_async",
+]
