@@ -11,4 +11,10 @@ bench-scan: venv  ## scan engine vs du -s at N and 2N files, peak memory -> benc
 bench-purge: venv  ## purge execute vs find -delete on identical trees -> bench/results/storage.json ("purge")
 	$(VPY) -m bench.storage_purge $(BENCH_ARGS)
 
-.PHONY: bench-decisions bench-scan bench-purge
+# BASE and HEAD side by side in git worktrees next to this checkout, interleaved (docs/benchmarks.md).
+BASE ?= c7aa747
+HEAD ?= HEAD
+bench-compare: venv postgres node_modules/.installed hub-singleuser kernels /usr/bin/chromium  ## every benchmark at BASE (c7aa747) and HEAD, interleaved -> bench/results/compare.json, docs/benchmarks.md
+	$(VPY) -m bench.compare --base $(BASE) --head $(HEAD)
+
+.PHONY: bench-decisions bench-scan bench-purge bench-compare
