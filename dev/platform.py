@@ -25,13 +25,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import irsa
-from .accounts import ACCOUNTS, ADMIN_CLAIM, ADMIN_GROUPS, ALLOWED_GROUPS, QuotaCli, SeedError, seed
+from . import envs, irsa
+from .accounts import ACCOUNTS, QuotaCli, SeedError, seed
 from .poll import poll_until
 from .procs import Child, StartupError, port_in_use, who_listens
-from .settings import PORTS, REPO_ROOT, DevSettings, Ports
+from .settings import PORTS, QUOTA_PREFIX, REPO_ROOT, DevSettings, Ports
 
-QUOTA_PREFIX = "/services/quota/"
 KERNELS = ("roman-research-nexus", "roman-calibration")
 
 EXIT_FAILED = 1
@@ -234,32 +233,10 @@ class Platform:
         irsa.write_token(s.web_identity_token_file)
 
     def s3_env(self) -> dict[str, str]:
-        """Static keys for the platform's own jobs (seeding); user servers get a role instead."""
-        url = self.settings.s3_url
-        return {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ENDPOINT_URL_S3": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+        return envs.s3_env(self.settings.s3_url)
 
     def _quota_env(self, tokens: dict[str, str]) -> dict[str, str]:
-        s = self.settings
-        return {
-            "NEXUS_QUOTA_DATABASE_URL": s.quota_db_url,
-            "NEXUS_QUOTA_ADMIN_GROUPS": json.dumps(list(ADMIN_GROUPS)),
-            "JUPYTERHUB_API_URL": f"http://127.0.0.1:{s.ports.hub_api}/hub/api",
-            "JUPYTERHUB_API_TOKEN": tokens["quota_service_token"],
-            "JUPYTERHUB_SERVICE_PREFIX": QUOTA_PREFIX,
-            "JUPYTERHUB_SERVICE_NAME": "quota",
-            "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{s.ports.quota}",
-            "JUPYTERHUB_CLIENT_ID": "service-quota",
-            "JUPYTERHUB_BASE_URL": "/",
-            "JUPYTERHUB_HOST": "",
-            "JUPYTERHUB_PUBLIC_URL": s.hub_url + "/",
-            "JUPYTERHUB_OAUTH_CALLBACK_URL": QUOTA_PREFIX + "oauth_callback",
-        }
+        return envs.dev_quota_env(self.settings, tokens)
 
     def _prepare_quota(self, tokens: dict[str, str]) -> None:
         s = self.settings
@@ -289,46 +266,10 @@ class Platform:
             (dest / "kernel.json").write_text(json.dumps(json.loads(text), indent=2) + "\n")
 
     def singleuser_env(self) -> dict[str, str]:
-        s = self.settings
-        return {
-            **irsa.pod_env(s.s3_url, s.web_identity_token_file),
-            "JUPYTER_PATH": str(self.settings.jupyter_dir),
-            "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "dev" / "lab_config"),
-        }
+        return envs.singleuser_env(self.settings)
 
     def _hub_env(self, tokens: dict[str, str]) -> dict[str, str]:
-        s = self.settings
-        env = {
-            "NEXUS_STATE_DIR": str(s.state_dir),
-            "NEXUS_OIDC_ISSUER": s.oidc_issuer,
-            "NEXUS_OIDC_CLIENT_ID": "roman-nexus-hub",
-            "NEXUS_OIDC_CLIENT_SECRET": tokens["oidc_client_secret"],
-            "NEXUS_ALLOWED_GROUPS": ",".join(ALLOWED_GROUPS),
-            "NEXUS_ADMIN_GROUPS": ",".join(ADMIN_GROUPS),
-            "NEXUS_OIDC_ADMIN_CLAIM": ADMIN_CLAIM,
-            "NEXUS_QUOTA_URL": s.quota_url,
-            "NEXUS_QUOTA_SERVICE_TOKEN": tokens["quota_service_token"],
-            "NEXUS_QUOTA_HOOK_TOKEN": tokens["quota_hook_token"],
-            "NEXUS_QUOTA_JOBS_TOKEN": tokens["quota_jobs_token"],
-            "NEXUS_BIND_URL": s.hub_url,
-            "NEXUS_HUB_BIND_URL": f"http://127.0.0.1:{s.ports.hub_api}",
-            "NEXUS_PROXY_API_URL": f"http://127.0.0.1:{s.ports.proxy_api}",
-            "NEXUS_SINGLEUSER_CMD": json.dumps([str(s.lab_venv / "bin" / "jupyterhub-singleuser")]),
-            "NEXUS_CULL_ENABLED": "true" if s.cull else "false",
-            "NEXUS_DEV_SINGLEUSER_ENV": json.dumps(self.singleuser_env()),
-            "NEXUS_DEV_ADMIN_TOKEN": tokens["admin_token"],
-            "JUPYTERHUB_CRYPT_KEY": tokens["crypt_key"],
-            "CONFIGPROXY_AUTH_TOKEN": tokens["proxy_token"],
-            "PATH": os.pathsep.join([str(s.node_bin), str(s.python.parent)])
-            + os.pathsep
-            + os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p
-            ),
-        }
-        if s.tutorials_dir.is_dir():
-            env["NEXUS_TUTORIALS_DIR"] = str(s.tutorials_dir)
-        return env
+        return envs.dev_hub_env(self.settings, tokens)
 
     # --- run and stop ---------------------------------------------------------------------
     def dead(self) -> list[Child]:

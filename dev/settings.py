@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+QUOTA_PREFIX = "/services/quota/"
 
 # name -> (default port, what listens there); `--<name>-port` or NEXUS_DEV_<NAME>_PORT.
 PORTS: dict[str, tuple[int, str]] = {
@@ -30,6 +31,15 @@ SECRET_NAMES = (
     "quota_jobs_token",
     "admin_token",
 )
+
+
+def local_url(port: int, path: str = "") -> str:
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def new_secrets() -> dict[str, str]:
+    """A fresh value for every name in SECRET_NAMES."""
+    return {name: secrets.token_hex(32) for name in SECRET_NAMES}
 
 
 @dataclass(frozen=True)
@@ -83,9 +93,23 @@ class DevSettings:
     node_bin: Path = field(default_factory=lambda: REPO_ROOT / "node_modules" / ".bin")
     seed_data: bool = True
     cull: bool = True
+    # Where each process answers, from `ports`.
+    hub_url: str = field(init=False)
+    oidc_issuer: str = field(init=False)
+    s3_url: str = field(init=False)
+    quota_url: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "state_dir", self.state_dir.resolve())
+        p = self.ports
+        derived = {
+            "state_dir": self.state_dir.resolve(),
+            "hub_url": local_url(p.hub),
+            "oidc_issuer": local_url(p.oidc),
+            "s3_url": local_url(p.s3),
+            "quota_url": local_url(p.quota, QUOTA_PREFIX),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     # --- paths under the state directory ---
     @property
@@ -133,23 +157,6 @@ class DevSettings:
         """The user servers' IRSA token (as EKS projects it into each user pod; dev/irsa.py)."""
         return self.run_dir / "irsa" / "token"
 
-    # --- URLs ---
-    @property
-    def hub_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.hub}"
-
-    @property
-    def oidc_issuer(self) -> str:
-        return f"http://127.0.0.1:{self.ports.oidc}"
-
-    @property
-    def s3_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.s3}"
-
-    @property
-    def quota_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.quota}/services/quota/"
-
     def secrets(self) -> dict[str, str]:
         """Tokens and keys, made once and kept (0600): auth_state must decrypt after a restart."""
         path = self.run_dir / "secrets.json"
@@ -158,8 +165,7 @@ class DevSettings:
             known = {str(k): str(v) for k, v in json.loads(path.read_text()).items()}
         missing = [n for n in SECRET_NAMES if n not in known]
         if missing:
-            for name in missing:
-                known[name] = secrets.token_hex(32)
+            known = {**new_secrets(), **known}
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:

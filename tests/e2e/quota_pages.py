@@ -20,7 +20,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Dialog, Response
 
 from dev.accounts import ALLOWED_GROUPS
-from dev.platform import QUOTA_PREFIX
+from dev.settings import QUOTA_PREFIX
 from tests.support.oidc import OidcProvider, OidcUser
 from tests.support.platform import RunningPlatform
 from tests.support.processes import REPO_ROOT

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dev.platform import QUOTA_PREFIX, Platform
+from dev.platform import Platform
 from dev.procs import free_port
-from dev.settings import PORTS, DevSettings, Ports
+from dev.settings import PORTS, QUOTA_PREFIX, DevSettings, Ports
 
 from .processes import TEST_OUTPUT, poll_until
 
