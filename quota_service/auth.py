@@ -20,13 +20,14 @@ import httpx
 
 from .errors import NotAuthenticated, PermissionDenied, UpstreamUnavailable
 
-log = logging.getLogger(__name__)
+# Re-exported: handlers and the edge import the scopes from here.
+from .names import SCOPE_ADMIN as SCOPE_ADMIN
+from .names import SCOPE_JOBS as SCOPE_JOBS
+from .names import SCOPE_PREFIX as CUSTOM_PREFIX
+from .names import SCOPE_SPAWN as SCOPE_SPAWN
+from .names import SERVICE_NAME as DEFAULT_SERVICE_NAME
 
-SCOPE_SPAWN = "custom:nexus-quota:spawn"
-SCOPE_JOBS = "custom:nexus-quota:jobs"
-SCOPE_ADMIN = "custom:nexus-quota:admin"
-CUSTOM_PREFIX = "custom:nexus-quota:"
-DEFAULT_SERVICE_NAME = "quota"
+log = logging.getLogger(__name__)
 
 
 def access_scope(service_name: str = DEFAULT_SERVICE_NAME) -> str:

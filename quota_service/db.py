@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import names
 from .config import PoolLimits
 from .migrations.compat import TABLE as COMPAT_TABLE
 from .migrations.compat import compat_table
@@ -98,7 +99,7 @@ def make_engine(url: str, *, pool: PoolLimits = DEFAULT_POOL, **kwargs: Any) -> 
 
 # Set (to anything but "" or "0") in the test stacks: the served app's synchronous engine then
 # refuses to work on the event loop's thread (see `forbid_on_event_loop`).
-LOOP_GUARD_ENV = "NEXUS_QUOTA_LOOP_GUARD"
+LOOP_GUARD_ENV = names.LOOP_GUARD_ENV
 
 
 class BlockingOnEventLoop(RuntimeError):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import click
 
+from ..config import ReconcileSettings
 from ..hubapi import HubApi, HubApiError
 from ..jobs.reconcile import ReconcileOptions, reconcile
 from .context import CliState, command_body, emit
@@ -18,70 +18,66 @@ def register(cli: click.Group) -> None:
     cli.add_command(reconcile_command)
 
 
+def _setting(name: str) -> str:
+    """The help text's default: the setting's name, value and description."""
+    info = ReconcileSettings.model_fields[name]
+    return f"{info.description} [default: setting reconcile.{name}, {info.default}]"
+
+
+def reconcile_options(
+    settings: ReconcileSettings, *, adopt: bool = True, **given: float | str | None
+) -> ReconcileOptions:
+    """The run's thresholds: each option given wins over its setting."""
+    merged = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
+    return ReconcileOptions(
+        warn_before_hours=merged.warn_hours,
+        grace=timedelta(minutes=merged.grace_minutes),
+        orphan_grace=timedelta(seconds=merged.orphan_grace_seconds),
+        adopt_size=merged.adopt_size if adopt else None,
+    )
+
+
 @click.command("reconcile")
 @click.option(
     "--hub-api-url",
-    envvar="JUPYTERHUB_API_URL",
-    help="the hub's REST API, e.g. http://hub:8081/hub/api (default: settings.hub_api_url)",
+    help="the hub's REST API, e.g. http://hub:8081/hub/api (default: setting hub_api_url)",
 )
-@click.option(
-    "--warn-hours",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="warn this long before a budget or session-length limit",
-)
-@click.option(
-    "--grace-minutes",
-    type=float,
-    default=15.0,
-    show_default=True,
-    help="time between the warning and the stop of a server past its limit",
-)
-@click.option(
-    "--orphan-grace-seconds",
-    type=float,
-    default=120.0,
-    show_default=True,
-    help="sessions younger than this are never closed as orphans (spawns in flight)",
-)
-@click.option(
-    "--adopt-size",
-    default="small",
-    show_default=True,
-    help="size of servers started fail-open (the hub's fallback_size name); they are adopted: "
-    "charged from their start to the person's Entry allocation and held to its limits",
-)
+@click.option("--warn-hours", type=float, help=_setting("warn_hours"))
+@click.option("--grace-minutes", type=float, help=_setting("grace_minutes"))
+@click.option("--orphan-grace-seconds", type=float, help=_setting("orphan_grace_seconds"))
+@click.option("--adopt-size", help=_setting("adopt_size"))
 @click.option("--no-adopt", is_flag=True, help="only list servers without a session")
 @command_body(json=True)
 def reconcile_command(
     state: CliState,
     hub_api_url: str | None,
-    warn_hours: float,
-    grace_minutes: float,
-    orphan_grace_seconds: float,
-    adopt_size: str,
+    warn_hours: float | None,
+    grace_minutes: float | None,
+    orphan_grace_seconds: float | None,
+    adopt_size: str | None,
     no_adopt: bool,
     as_json: bool,
 ) -> None:
     """Adopt servers started fail-open, close orphaned sessions, charge running ones, warn
     then stop servers past limits.
 
-    The hub token comes from NEXUS_QUOTA_JOBS_TOKEN (the `quota-jobs` service's token), or
-    JUPYTERHUB_API_TOKEN. Exit 4 when the hub cannot be reached.
+    The hub token is the setting jobs_token: NEXUS_QUOTA_JOBS_TOKEN (the `quota-jobs`
+    service's token), or JUPYTERHUB_API_TOKEN. Exit 4 when the hub cannot be reached.
     """
-    token = os.environ.get("NEXUS_QUOTA_JOBS_TOKEN") or os.environ.get("JUPYTERHUB_API_TOKEN")
-    if not token:
+    settings = state.settings
+    if settings.jobs_token is None:
         raise click.UsageError("set NEXUS_QUOTA_JOBS_TOKEN (the quota-jobs service token)")
-    options = ReconcileOptions(
-        warn_before_hours=warn_hours,
-        grace=timedelta(minutes=grace_minutes),
-        orphan_grace=timedelta(seconds=orphan_grace_seconds),
-        adopt_size=None if no_adopt else adopt_size,
+    options = reconcile_options(
+        settings.reconcile,
+        warn_hours=warn_hours,
+        grace_minutes=grace_minutes,
+        orphan_grace_seconds=orphan_grace_seconds,
+        adopt_size=adopt_size,
+        adopt=not no_adopt,
     )
-    url = hub_api_url or state.settings.hub_api_url
+    url = hub_api_url or settings.hub_api_url
     try:
-        with HubApi(url, token) as hub:
+        with HubApi(url, settings.jobs_token.get_secret_value()) as hub:
             report = reconcile(state.factory(), hub, options)
     except HubApiError as exc:
         click.echo(f"error: {exc}", err=True)

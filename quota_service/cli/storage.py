@@ -23,8 +23,8 @@ EXIT_PARTIAL = 5
 STATE_DIR_OPTION = click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="NEXUS_STORAGE_STATE_DIR",
-    help="where manifests and journals live [env NEXUS_STORAGE_STATE_DIR; default .state/purge]",
+    help="where manifests and journals live [default: setting storage_state_dir, from "
+    "NEXUS_STORAGE_STATE_DIR; .state/purge]",
 )
 USER_OPTION = click.option(
     "--user", "users", multiple=True, help="only this user (repeatable; default: everyone)"

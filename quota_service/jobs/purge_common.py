@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from ..factory import Factory, Services
 
 
-DEFAULT_STATE_DIR = Path(".state/purge")
-
-
 @dataclass(frozen=True)
 class StorageConfig:
     """Where homes, scratch and the purge pipeline's files live, and how to archive and mail."""
@@ -50,11 +47,10 @@ class StorageConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, state_dir: Path | None = None) -> StorageConfig:
-        env = os.environ.get("NEXUS_STORAGE_STATE_DIR")
         return cls(
             home_root=settings.storage_root,
             scratch_root=settings.scratch_root,
-            state_dir=state_dir or (Path(env) if env else DEFAULT_STATE_DIR),
+            state_dir=state_dir or settings.storage_state_dir,
             archive=settings.archive,
             smtp=settings.smtp,
             public_url=settings.public_url,

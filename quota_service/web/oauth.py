@@ -12,17 +12,16 @@
 4. `POST <base>logout` clears the session, drops the token's cached identity and sends the
    browser to `<hub>/hub/logout`, which deletes the hub session's tokens, this one included.
 
-Where the browser goes: `JUPYTERHUB_HOST` + `JUPYTERHUB_BASE_URL` when the hub runs the service,
-else `public_url`, else the same origin (`/hub/…`), which is right behind the hub's proxy.
+Where the browser goes: `hub_host` + `hub_base_url` (`JUPYTERHUB_HOST`, `JUPYTERHUB_BASE_URL`)
+when the hub runs the service, else `public_url`, else the same origin (`/hub/…`), which is right
+behind the hub's proxy. Every value comes from `Settings` (quota_service/config.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -51,23 +50,19 @@ class OAuthConfig:
     logout_url: str = "/hub/logout"
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, environ: Mapping[str, str] | None = None
-    ) -> OAuthConfig:
-        env = os.environ if environ is None else environ
+    def from_settings(cls, settings: Settings) -> OAuthConfig:
         base_path = "/" + settings.base_path.strip("/") + "/"
-        if env.get("JUPYTERHUB_BASE_URL"):
-            hub_root = env.get("JUPYTERHUB_HOST", "") + env["JUPYTERHUB_BASE_URL"]
+        if settings.hub_base_url:
+            hub_root = settings.hub_host + settings.hub_base_url
         elif settings.public_url:
             hub_root = settings.public_url
         else:
             hub_root = "/"
         hub_root = hub_root.rstrip("/") + "/"
         scopes: tuple[str, ...] = ()
-        raw_scopes = env.get("JUPYTERHUB_OAUTH_SCOPES")
-        if raw_scopes:
+        if settings.oauth_scopes:
             try:
-                parsed = json.loads(raw_scopes)
+                parsed = json.loads(settings.oauth_scopes)
                 scopes = tuple(str(s) for s in parsed) if isinstance(parsed, list) else ()
             except ValueError:
                 log.warning("ignoring JUPYTERHUB_OAUTH_SCOPES: not a JSON list")
@@ -77,7 +72,7 @@ class OAuthConfig:
             client_secret=secret,
             authorize_url=hub_root + "hub/api/oauth2/authorize",
             token_url=settings.hub_api_url.rstrip("/") + "/oauth2/token",
-            redirect_uri=env.get("JUPYTERHUB_OAUTH_CALLBACK_URL") or base_path + "oauth_callback",
+            redirect_uri=settings.oauth_callback_url or base_path + "oauth_callback",
             scopes=scopes,
             logout_url=hub_root + "hub/logout",
         )

@@ -116,7 +116,7 @@ def test_without_subdomain_host_the_wildcard_is_not_required() -> None:
     assert "nexus-quota" in by_kind(render(values), "Deployment")
 
 
-def test_the_quota_service_signs_in_on_its_own_host() -> None:
+def test_the_quota_service_signs_in_on_its_own_host(monkeypatch: pytest.MonkeyPatch) -> None:
     # JupyterHub's own subdomain hook names the service's host, and the hub registers the
     # service's OAuth callback there; the Deployment must send exactly that callback.
     service_host = subdomain_hook_idna("quota", HOST, "service")
@@ -130,7 +130,9 @@ def test_the_quota_service_signs_in_on_its_own_host() -> None:
     )
     assert env["JUPYTERHUB_HOST"] == f"https://{HOST}"
     assert env["JUPYTERHUB_BASE_URL"] == "/"
-    config = OAuthConfig.from_settings(Settings(), env)
+    for name in ("JUPYTERHUB_OAUTH_CALLBACK_URL", "JUPYTERHUB_HOST", "JUPYTERHUB_BASE_URL"):
+        monkeypatch.setenv(name, env[name])
+    config = OAuthConfig.from_settings(Settings())
     assert config.authorize_url == f"https://{HOST}/hub/api/oauth2/authorize"
     assert config.redirect_uri == env["JUPYTERHUB_OAUTH_CALLBACK_URL"]
     nexus = merged_values(_eks())["jupyterhub"]["custom"]["nexus"]
