@@ -22,22 +22,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def make_hook(c: Any, settings: HubSettings, storage: StorageApplier) -> QuotaSpawnHook:
-    """The one hook instance; traits come from settings unless `c.QuotaSpawnHook` sets them."""
-    section = c.QuotaSpawnHook
-    defaults: dict[str, Any] = {
-        "quota_url": settings.quota_url,
-        "fail_mode": settings.quota_fail_mode,
-        "timeout": settings.quota_timeout_seconds,
-        "restore_timeout": settings.restore_timeout_seconds,
-        "quota_public_path": settings.quota_public_path,
-        "fallback_size": settings.fallback_size.model_dump(mode="json"),
-    }
-    if settings.quota_hook_token is not None:
-        defaults["api_token"] = settings.quota_hook_token.get_secret_value()
-    for key, value in defaults.items():
-        if key not in section:
-            section[key] = value
-    hook = QuotaSpawnHook(config=c)
+    """The one hook instance: its traits default to `settings`; `c.QuotaSpawnHook` may
+    still set any of them."""
+    hook = QuotaSpawnHook(config=c, settings=settings)
     hook.storage = storage
     return hook
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
 import time
 from typing import Any, Self
 
@@ -16,6 +15,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import builders
 from .apply import StorageApplier
+from .names import ENV_PREFIX
 from .quota_client import (
     QuotaClient,
     QuotaRequestError,
@@ -24,7 +24,7 @@ from .quota_client import (
     SpawnDenied,
 )
 from .restore_wait import RESTORING, RestoreProgress, wait_for_restore
-from .settings import FallbackSize
+from .settings import SECRET_FIELDS, FallbackSize, HubSettings, load_settings
 
 QUOTA_UNREACHABLE = Counter(
     "nexus_quota_unreachable_total",
@@ -106,55 +106,75 @@ class NoticeBoard(Shared):
         return "<br>".join(html.escape(n) for n in self.get(user.name))
 
 
+def _from_setting(name: str) -> str:
+    """A trait's help: the description of the setting it defaults to, and its names."""
+    field = HubSettings.model_fields[name]
+    where = "" if name in SECRET_FIELDS else f" or custom.nexus.{name}"
+    return f"{field.description}. Default: the setting {name} (${ENV_PREFIX}{name.upper()}{where})."
+
+
 class QuotaSpawnHook(Shared, LoggingConfigurable):
     """`pre_spawn_hook` and `post_stop_hook` backed by the quota service's `hub/` API."""
 
-    quota_url = Unicode(
-        help="Base URL of the quota service, ending in its service prefix "
-        "(e.g. http://127.0.0.1:10101/services/quota/). Default: $NEXUS_QUOTA_URL.",
-    ).tag(config=True)
+    settings = Instance(
+        HubSettings,
+        help="The hub settings (hub_config.settings) the traits below default to; loaded "
+        "from the environment when not given. hub_config passes the hub's own.",
+    )
+
+    @default("settings")
+    def _settings_default(self) -> HubSettings:
+        return load_settings()
+
+    # Each trait's default is its setting: one declaration (and one environment name) each.
+    quota_url = Unicode(help=_from_setting("quota_url")).tag(config=True)
 
     @default("quota_url")
     def _quota_url_default(self) -> str:
-        return os.environ.get("NEXUS_QUOTA_URL", "http://127.0.0.1:10101/services/quota/")
+        return self.settings.quota_url
 
-    api_token = Unicode(
-        help="Token of the `quota-hub-hook` service (scope custom:nexus-quota:spawn). "
-        "Default: $NEXUS_QUOTA_HOOK_TOKEN.",
-    ).tag(config=True)
+    api_token = Unicode(help=_from_setting("quota_hook_token")).tag(config=True)
 
     @default("api_token")
     def _api_token_default(self) -> str:
-        return os.environ.get("NEXUS_QUOTA_HOOK_TOKEN", "")
+        token = self.settings.quota_hook_token
+        return "" if token is None else token.get_secret_value()
 
-    fail_mode = Enum(
-        ["open", "closed"],
-        default_value="closed",
-        help="What a spawn does when the quota service is unreachable: 'open' starts the "
-        "fallback (Entry) size, logged and counted in nexus_quota_unreachable_total; "
-        "'closed' refuses with a clear message.",
-    ).tag(config=True)
+    fail_mode = Enum(["open", "closed"], help=_from_setting("quota_fail_mode")).tag(config=True)
 
-    timeout = Float(5.0, help="Seconds to wait for the quota service per request.").tag(config=True)
+    @default("fail_mode")
+    def _fail_mode_default(self) -> str:
+        return self.settings.quota_fail_mode
 
-    restore_timeout = Float(
-        300.0,
-        help="Seconds a spawn waits for the restore of an archived home the decision started "
-        "(outside `timeout`); then the server starts and the restore carries on. "
-        "hub_config sets it from the setting `restore_timeout_seconds`.",
-    ).tag(config=True)
+    timeout = Float(help=_from_setting("quota_timeout_seconds")).tag(config=True)
+
+    @default("timeout")
+    def _timeout_default(self) -> float:
+        return self.settings.quota_timeout_seconds
+
+    restore_timeout = Float(help=_from_setting("restore_timeout_seconds")).tag(config=True)
+
+    @default("restore_timeout")
+    def _restore_timeout_default(self) -> float:
+        return self.settings.restore_timeout_seconds
 
     restore_poll_seconds = Float(
         1.0, help="Seconds between polls of a running restore's status."
     ).tag(config=True)
 
-    quota_public_path = Unicode(
-        "/services/quota/", help="Path of the quota service as users' browsers reach it."
-    ).tag(config=True)
+    quota_public_path = Unicode(help=_from_setting("quota_public_path")).tag(config=True)
+
+    @default("quota_public_path")
+    def _quota_public_path_default(self) -> str:
+        return self.settings.quota_public_path
 
     fallback_size = Dict(
-        help="The size used when the fail mode is open (keys of hub_config.settings.FallbackSize)."
+        help=_from_setting("fallback_size") + " Keys of hub_config.settings.FallbackSize."
     ).tag(config=True)
+
+    @default("fallback_size")
+    def _fallback_size_default(self) -> dict[str, Any]:
+        return self.settings.fallback_size.model_dump(mode="json")
 
     storage: StorageApplier | None = AnyTrait(  # type: ignore[assignment]
         None,

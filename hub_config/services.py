@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from .settings import HubSettings
+from .names import CULLER_SERVICE, HOOK_SERVICE, JOBS_SERVICE, QUOTA_ENV_PREFIX, QUOTA_SERVICE
 
-SCOPE_SPAWN = "custom:nexus-quota:spawn"
-SCOPE_JOBS = "custom:nexus-quota:jobs"
-SCOPE_ADMIN = "custom:nexus-quota:admin"
-SCOPE_ACCESS = "access:services!service=quota"
+# The scopes, re-exported: callers import them from here.
+from .names import SCOPE_ACCESS as SCOPE_ACCESS
+from .names import SCOPE_ADMIN as SCOPE_ADMIN
+from .names import SCOPE_JOBS as SCOPE_JOBS
+from .names import SCOPE_SPAWN as SCOPE_SPAWN
+from .settings import HubSettings
 
 CUSTOM_SCOPES = {
     SCOPE_SPAWN: {
@@ -45,11 +47,11 @@ CULLER_HUB_SCOPES = [
 
 
 def quota_service_entry(settings: HubSettings, *, managed: bool) -> dict[str, Any]:
-    """The `quota` service: reachable by users at /services/quota/, OAuth without a prompt."""
+    """The `quota` service: reachable by users at its prefix, OAuth without a prompt."""
     parts = urlsplit(settings.quota_url)
     origin = f"{parts.scheme}://{parts.netloc}"
     service: dict[str, Any] = {
-        "name": "quota",
+        "name": QUOTA_SERVICE,
         "url": origin,
         "oauth_no_confirm": True,
         # Sign-in tokens for the quota pages carry the admin scope for those who hold it
@@ -61,7 +63,10 @@ def quota_service_entry(settings: HubSettings, *, managed: bool) -> dict[str, An
     if managed:
         port = parts.port or 80
         service["command"] = list(settings.quota_command)
-        env = {"NEXUS_QUOTA_BIND_PORT": str(port), "NEXUS_QUOTA_BIND_HOST": parts.hostname or ""}
+        env = {
+            QUOTA_ENV_PREFIX + "BIND_PORT": str(port),
+            QUOTA_ENV_PREFIX + "BIND_HOST": parts.hostname or "",
+        }
         env.update(settings.quota_environment)
         service["environment"] = env
     return service
@@ -107,19 +112,19 @@ def roles(
             "name": "quota-service",
             "description": "The quota service reads users and groups to resolve tokens.",
             "scopes": ["read:users", "read:groups"],
-            "services": ["quota"],
+            "services": [QUOTA_SERVICE],
         },
         {
             "name": "quota-hub-hook",
             "description": "The hub's spawner hook: spawn decisions and sessions.",
             "scopes": [SCOPE_SPAWN],
-            "services": ["quota-hub-hook"],
+            "services": [HOOK_SERVICE],
         },
         {
             "name": "quota-jobs",
             "description": "Scheduled quota jobs, including the reconciler.",
             "scopes": [SCOPE_JOBS, *RECONCILER_HUB_SCOPES],
-            "services": ["quota-jobs"],
+            "services": [JOBS_SERVICE],
         },
     ]
 
@@ -127,7 +132,7 @@ def roles(
 def culler_service(settings: HubSettings) -> dict[str, Any]:
     """jupyterhub-idle-culler at the longest tier idle time; the reconciler culls shorter."""
     return {
-        "name": "idle-culler",
+        "name": CULLER_SERVICE,
         "command": [
             sys.executable,
             "-m",
@@ -140,10 +145,10 @@ def culler_service(settings: HubSettings) -> dict[str, Any]:
 
 def culler_role() -> dict[str, Any]:
     return {
-        "name": "idle-culler",
+        "name": CULLER_SERVICE,
         "description": "Stop idle servers.",
         "scopes": list(CULLER_HUB_SCOPES),
-        "services": ["idle-culler"],
+        "services": [CULLER_SERVICE],
     }
 
 
@@ -156,10 +161,10 @@ def configure_services(c: Any, settings: HubSettings, *, local: bool) -> None:
     services = {s["name"]: s for s in _existing(c.JupyterHub, "services")}
     managed = local and settings.quota_managed
     quota = quota_service_entry(settings, managed=managed)
-    services["quota"] = {**services.get("quota", {}), **quota}
+    services[QUOTA_SERVICE] = {**services.get(QUOTA_SERVICE, {}), **quota}
     for name, token in (
-        ("quota-hub-hook", settings.quota_hook_token),
-        ("quota-jobs", settings.quota_jobs_token),
+        (HOOK_SERVICE, settings.quota_hook_token),
+        (JOBS_SERVICE, settings.quota_jobs_token),
     ):
         entry = token_service(name, token.get_secret_value() if token else None)
         services[name] = {**services.get(name, {}), **entry}
@@ -167,8 +172,8 @@ def configure_services(c: Any, settings: HubSettings, *, local: bool) -> None:
     for role in roles(settings.admin_groups, settings.admin_users):
         role_list[role["name"]] = role
     if local and settings.cull_enabled:
-        services["idle-culler"] = culler_service(settings)
-        role_list["idle-culler"] = culler_role()
+        services[CULLER_SERVICE] = culler_service(settings)
+        role_list[CULLER_SERVICE] = culler_role()
     c.JupyterHub.services = list(services.values())
     c.JupyterHub.load_roles = list(role_list.values())
     scopes = dict(_existing_dict(c.JupyterHub, "custom_scopes"))

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .names import QUOTA_PREFIX, QUOTA_URL
 from .validation import format_validation_error
 
 CsvList = Annotated[list[str], NoDecode]
@@ -37,12 +38,16 @@ class SettingsError(ValueError):
 
 
 class TolerationSpec(BaseModel):
+    """A Kubernetes toleration."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    key: str
-    operator: Literal["Equal", "Exists"] = "Equal"
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    key: str = Field(description="the taint's key")
+    operator: Literal["Equal", "Exists"] = Field(default="Equal", description="how to match")
+    value: str | None = Field(default=None, description="the taint's value (Equal)")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="the taint's effect; unset: any"
+    )
 
 
 class FallbackSize(BaseModel):
@@ -50,17 +55,22 @@ class FallbackSize(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = "small"
-    display_name: str = "Small"
-    description: str = "2 CPU, 8 GiB RAM"
-    cpu_limit: float = 2.0
-    cpu_guarantee: float = 0.5
-    mem_limit_bytes: int = 8 * GIB
-    mem_guarantee_bytes: int = 6 * GIB
-    node_selector: dict[str, str] = Field(default_factory=lambda: {"nexus.roman/size": "small"})
-    tolerations: list[TolerationSpec] = Field(default_factory=list)
-    idle_cull_hours: float = 1.0
-    max_session_hours: float = 24.0
+    name: str = Field(default="small", description="the size's name (the policy's)")
+    display_name: str = Field(default="Small", description="shown on the spawn page")
+    description: str = Field(default="2 CPU, 8 GiB RAM", description="shown under the name")
+    cpu_limit: float = Field(default=2.0, description="CPU limit")
+    cpu_guarantee: float = Field(default=0.5, description="CPU guarantee")
+    mem_limit_bytes: int = Field(default=8 * GIB, description="memory limit, bytes")
+    mem_guarantee_bytes: int = Field(default=6 * GIB, description="memory guarantee, bytes")
+    node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nexus.roman/size": "small"},
+        description="node selector of the size's pods",
+    )
+    tolerations: list[TolerationSpec] = Field(
+        default_factory=list, description="tolerations of the size's pods"
+    )
+    idle_cull_hours: float = Field(default=1.0, description="idle time before the cull")
+    max_session_hours: float = Field(default=24.0, description="longest session")
 
 
 class HubSettings(BaseSettings):
@@ -77,12 +87,20 @@ class HubSettings(BaseSettings):
     oidc_issuer: str | None = Field(
         default=None, description="issuer URL; endpoints come from its discovery document"
     )
-    oidc_authorize_url: str | None = None
-    oidc_token_url: str | None = None
-    oidc_userinfo_url: str | None = None
-    oidc_client_id: str = "roman-nexus-hub"
-    oidc_client_secret: SecretStr | None = None
-    oidc_scopes: CsvList = Field(default_factory=lambda: ["openid", "profile", "email"])
+    oidc_authorize_url: str | None = Field(
+        default=None,
+        description="explicit authorization endpoint (all three explicit URLs, or none); "
+        "wins over discovery",
+    )
+    oidc_token_url: str | None = Field(default=None, description="explicit token endpoint")
+    oidc_userinfo_url: str | None = Field(default=None, description="explicit userinfo endpoint")
+    oidc_client_id: str = Field(default="roman-nexus-hub", description="the MyST client id")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="**secret**, env only: the MyST client secret"
+    )
+    oidc_scopes: CsvList = Field(
+        default_factory=lambda: ["openid", "profile", "email"], description="scopes asked for"
+    )
     oidc_username_claim: str = Field(
         default="preferred_username",
         description="names a person at their first sign-in; bound to oidc_subject_claim after",
@@ -90,36 +108,67 @@ class HubSettings(BaseSettings):
     oidc_subject_claim: str = Field(
         default="sub", description="the stable claim that identifies a MyST account"
     )
-    oidc_display_name_claim: str = "name"
-    oidc_groups_claim: str = "groups"
+    oidc_display_name_claim: str = Field(
+        default="name", description="shown to people, kept in auth_state.display_name"
+    )
+    oidc_groups_claim: str = Field(default="groups", description="claim that becomes hub groups")
     oidc_admin_claim: str = Field(
         default="",
         description="a claim only the identity provider's administrators set (dotted path); "
         "the admin_groups it lists make hub admins. Empty: no group makes an admin",
     )
-    oidc_login_service: str = "MyST"
+    oidc_login_service: str = Field(default="MyST", description="name on the login button")
     oidc_callback_url: str | None = Field(
-        default=None, description="full OAuth callback URL; derived from the request when unset"
+        default=None,
+        description="full OAuth callback URL; in z2jh https://<ingress.hosts[0]><hub.baseUrl>hub/"
+        "oauth_callback (hub_config/z2jh.py), locally derived from the request when unset",
     )
-    oidc_discovery_timeout_seconds: float = 10.0
+    oidc_discovery_timeout_seconds: float = Field(
+        default=10.0, description="per attempt to read the discovery document (5 attempts)"
+    )
     allowed_groups: CsvList = Field(
-        default_factory=list, description="empty: anyone with a MyST account may sign in"
+        default_factory=list,
+        description="groups allowed to sign in; empty: anyone with a MyST account may",
     )
     admin_groups: CsvList = Field(
         default_factory=list,
         description="hub groups of admins, granted only through oidc_admin_claim, never "
         "taken from the groups claim",
     )
-    admin_users: CsvList = Field(default_factory=list)
+    admin_users: CsvList = Field(default_factory=list, description="usernames of hub admins")
 
     # --- quota service ---
-    quota_url: str = "http://127.0.0.1:10101/services/quota/"
-    quota_public_path: str = "/services/quota/"
-    quota_hook_token: SecretStr | None = None
-    quota_service_token: SecretStr | None = None
-    quota_jobs_token: SecretStr | None = None
-    quota_fail_mode: Literal["open", "closed"] = "closed"
-    quota_timeout_seconds: float = 5.0
+    quota_url: str = Field(
+        default=QUOTA_URL,
+        description="the quota service as the hub reaches it, ending in its service prefix",
+    )
+    quota_public_path: str = Field(
+        default=QUOTA_PREFIX,
+        description="the quota service as browsers reach it (NEXUS_QUOTA_URL in servers)",
+    )
+    quota_hook_token: SecretStr | None = Field(
+        default=None,
+        description="**secret**, env only: the quota-hub-hook service's token "
+        "(scope custom:nexus-quota:spawn)",
+    )
+    quota_service_token: SecretStr | None = Field(
+        default=None,
+        description="**secret**, env only: the quota service's own hub token (registered "
+        "locally; z2jh sets it in hub.services)",
+    )
+    quota_jobs_token: SecretStr | None = Field(
+        default=None,
+        description="**secret**, env only: the quota-jobs service's token (registered locally)",
+    )
+    quota_fail_mode: Literal["open", "closed"] = Field(
+        default="closed",
+        description="what a spawn does when the quota service is unreachable: open starts "
+        "the fallback size (logged, counted in nexus_quota_unreachable_total), closed refuses "
+        "with a clear message",
+    )
+    quota_timeout_seconds: float = Field(
+        default=5.0, description="seconds to wait for the quota service per request"
+    )
     restore_timeout_seconds: float = Field(
         default=300.0,
         gt=0,
@@ -133,41 +182,87 @@ class HubSettings(BaseSettings):
         default_factory=lambda: ["nexus-quota", "serve"],
         description="command of the hub-managed quota service",
     )
-    quota_environment: dict[str, str] = Field(default_factory=dict)
-    fallback_size: FallbackSize = Field(default_factory=FallbackSize)
+    quota_environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra environment of the hub-managed quota service "
+        "(e.g. NEXUS_QUOTA_DATABASE_URL)",
+    )
+    fallback_size: FallbackSize = Field(
+        default_factory=FallbackSize,
+        description="the size a spawn gets when the fail mode is open (Entry's small)",
+    )
 
     # --- idle culling (local; in z2jh the chart's cull.* values run the culler) ---
-    cull_enabled: bool = True
-    cull_timeout_seconds: int = 8 * 3600
-    cull_every_seconds: int = 300
+    cull_enabled: bool = Field(
+        default=True, description="local only: run jupyterhub-idle-culler as a hub service"
+    )
+    cull_timeout_seconds: int = Field(
+        default=8 * 3600, description="the culler's timeout: the longest tier idle time"
+    )
+    cull_every_seconds: int = Field(default=300, description="how often the culler checks")
 
     # --- local hub (jupyterhub_config.py only; in z2jh the chart sets these) ---
-    bind_url: str = "http://127.0.0.1:8000"
-    hub_bind_url: str = "http://127.0.0.1:8081"
-    proxy_api_url: str = "http://127.0.0.1:8001"
-    hub_db_url: str | None = Field(default=None, description="default: <state_dir>/hub/...")
-    singleuser_cmd: list[str] = Field(
-        default_factory=list, description="local single-user server command; default on PATH"
+    bind_url: str = Field(
+        default="http://127.0.0.1:8000", description="local only: the public URL (the proxy)"
     )
-    spawner_start_timeout: int = 60
+    hub_bind_url: str = Field(
+        default="http://127.0.0.1:8081", description="local only: where the hub listens"
+    )
+    proxy_api_url: str = Field(
+        default="http://127.0.0.1:8001", description="local only: the proxy's API"
+    )
+    hub_db_url: str | None = Field(
+        default=None,
+        description="local only: the hub's database; default sqlite:///<state_dir>/hub/"
+        "jupyterhub.sqlite",
+    )
+    singleuser_cmd: list[str] = Field(
+        default_factory=list,
+        description="local only: the lab server command (a JSON list); default "
+        "jupyterhub-singleuser on PATH",
+    )
+    spawner_start_timeout: int = Field(
+        default=60, description="local only: start and HTTP timeouts of a spawn, seconds"
+    )
 
     # --- storage, local ---
-    state_dir: Path = Path(".state")
-    homes_dir: Path | None = None
-    scratch_dir: Path | None = None
+    state_dir: Path = Field(
+        default=Path(".state"),
+        description="local only: where homes, scratch and the hub's files live",
+    )
+    homes_dir: Path | None = Field(
+        default=None, description="local only: homes (stand-in for EFS); default <state_dir>/homes"
+    )
+    scratch_dir: Path | None = Field(
+        default=None, description="local only: scratch; default <state_dir>/scratch"
+    )
     tutorials_dir: Path | None = Field(
-        default=None, description="tutorial notebooks to offer read-only; none when unset"
+        default=None,
+        description="local only: tutorial notebooks to offer read-only (e.g. notebooks/); none "
+        "when unset",
     )
 
     # --- storage, Kubernetes ---
     # A person's directories are <subdir>/<hub_config.userdirs.directory_name(username)> on the
     # claim, the same names the storage jobs use; the hook writes them as literal subPaths.
-    home_pvc_name: str = "nexus-home"
-    home_subdir: str = Field(default="home", description="folder of the homes on the claim")
-    home_mount_path: str = "/home/jovyan"
-    scratch_pvc_name: str | None = None
-    scratch_subdir: str = Field(default="scratch", description="folder of scratch on the claim")
-    scratch_mount_path: str = "/home/jovyan/scratch"
+    home_pvc_name: str = Field(default="nexus-home", description="Kubernetes: the EFS claim")
+    home_subdir: str = Field(
+        default="home",
+        description="Kubernetes: folder of the homes on the claim (= the chart's efs.homeDir)",
+    )
+    home_mount_path: str = Field(
+        default="/home/jovyan", description="Kubernetes: where the home is mounted"
+    )
+    scratch_pvc_name: str | None = Field(
+        default=None, description="Kubernetes: the claim of scratch; unset: the home's"
+    )
+    scratch_subdir: str = Field(
+        default="scratch",
+        description="Kubernetes: folder of scratch on the claim (= efs.scratchDir)",
+    )
+    scratch_mount_path: str = Field(
+        default="/home/jovyan/scratch", description="Kubernetes: where scratch is mounted"
+    )
 
     @field_validator("oidc_scopes", "allowed_groups", "admin_groups", "admin_users", mode="before")
     @classmethod
