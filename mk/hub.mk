@@ -10,3 +10,10 @@ bench-spawn: venv $(HUB_SINGLEUSER_VENV)/.installed node_modules/.installed  ## 
 	$(VPY) bench/spawn_hook.py --out bench/results/spawn_hook.json
 
 .PHONY: hub-singleuser bench-spawn
+
+# The settings tables of docs/quota-service.md and docs/hub.md come from the models' field
+# descriptions (tests/quota_service/test_settings_docs.py fails when either is stale).
+settings-docs: venv  ## regenerate the settings tables of docs/quota-service.md and docs/hub.md
+	$(VPY) -m quota_service.settings_docs
+
+.PHONY: settings-docs
