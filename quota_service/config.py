@@ -177,8 +177,8 @@ class Settings(BaseSettings):
         default=PoolLimits.size,
         ge=1,
         le=200,
-        description="database connections each process keeps open; keep processes × replicas "
-        "× (size + overflow) × 2 engines under PostgreSQL's max_connections",
+        description="database connections each process keeps open; keep processes x replicas "
+        "x (size + overflow) x 2 engines under PostgreSQL's max_connections",
     )
     db_pool_overflow: int = Field(
         default=PoolLimits.overflow,
