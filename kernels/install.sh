@@ -8,9 +8,12 @@
 # KERNELSPEC_ROOT  a Jupyter data dir's kernels/ folder; the kernelspec is written to
 #                  KERNELSPEC_ROOT/NAME/kernel.json (kernel folders only)
 #
-# Environment: PYTHON (interpreter for the venv, default python3.11 or python3),
+# Environment: PYTHON (interpreter for the venv, default pythonX.Y for the X.Y in
+#              kernels/python-version, which the locks are resolved for),
 #              UV (uv binary; falls back to pip), CRDS_PATH (reference-file cache written into the
-#              Roman Calibration kernelspec, default $HOME/crds_cache).
+#              Roman Calibration kernelspec, default $HOME/crds_cache), REFDATA (a tree of
+#              package data laid out as STScI's tutorials install it: kernels/refdata/; when
+#              unset, the kernelspecs leave STPSF_PATH, PYSYN_CDBS, ... unset).
 set -euo pipefail
 
 usage() { echo "usage: $0 NAME PREFIX [KERNELSPEC_ROOT]" >&2; exit 2; }
@@ -22,11 +25,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=$HERE/$NAME
 [ -f "$DIR/requirements.txt" ] || { echo "error: no kernels/$NAME/requirements.txt (known: $(cd "$HERE" && ls -d */ | tr -d / | tr '\n' ' '))" >&2; exit 2; }
 
-if [ -z "${PYTHON:-}" ]; then
-  PYTHON=$(command -v python3.11 || command -v python3)
-fi
-"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
-  || { echo "error: $PYTHON is not Python 3.11; the locks are resolved for 3.11 (set PYTHON=...)" >&2; exit 2; }
+WANT=$(cat "$HERE/python-version")
+PYTHON=${PYTHON:-python$WANT}
+[ "$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$WANT" ] \
+  || { echo "error: $PYTHON is not Python $WANT; the locks are resolved for $WANT (set PYTHON=...)" >&2; exit 2; }
 
 mkdir -p "$PREFIX"
 PREFIX=$(cd "$PREFIX" && pwd)
@@ -83,12 +85,19 @@ fi
 
 if [ -f "$DIR/kernel.json" ] && [ -n "$SPEC_ROOT" ]; then
   mkdir -p "$SPEC_ROOT/$NAME"
-  "$VPY" - "$DIR/kernel.json" "$SPEC_ROOT/$NAME/kernel.json" "$PREFIX" "${CRDS_PATH:-$HOME/crds_cache}" <<'PY'
+  "$VPY" - "$DIR/kernel.json" "$SPEC_ROOT/$NAME/kernel.json" "$PREFIX" "${CRDS_PATH:-$HOME/crds_cache}" "${REFDATA:-}" <<'PY'
 import json, sys
-src, dst, prefix, crds_path = sys.argv[1:5]
+src, dst, prefix, crds_path, refdata = sys.argv[1:6]
 text = open(src, encoding="utf-8").read()
 text = text.replace("@PREFIX@", prefix).replace("@CRDS_PATH@", crds_path)
 spec = json.loads(text)
+env = spec.get("env", {})
+for key, value in list(env.items()):
+    if "@REFDATA@" in value:
+        if refdata:
+            env[key] = value.replace("@REFDATA@", refdata)
+        else:
+            del env[key]
 with open(dst, "w", encoding="utf-8") as out:
     json.dump(spec, out, indent=2)
     out.write("\n")

@@ -6,6 +6,7 @@
 #   build/jupyter/kernels/<name>/  the kernelspecs; export JUPYTER_PATH=$(JUPYTER_DATA)
 #   build/tutorials/               read-only copies of notebooks/*.ipynb
 #   .state/data/                   synthetic Roman files (make data)
+#   .state/refdata/                synthetic package data the kernelspecs point at (kernels/refdata/)
 KERNEL_NAMES := roman-research-nexus roman-calibration
 KERNEL_VENVS := $(ROOT)/.venv-kernels
 RRN_PYTHON := $(KERNEL_VENVS)/roman-research-nexus/bin/python
@@ -17,17 +18,27 @@ JUPYTER_DATA := $(ROOT)/build/jupyter
 JUPYTER_DATA_DIR_KERNELS := $(JUPYTER_DATA)/kernels
 TUTORIALS_DIR := $(ROOT)/build/tutorials
 CRDS_PATH ?= $(STATE_DIR)/crds
-KERNEL_PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Package data (stpsf, synphot, pandeia, stips) as STScI's tutorials lay it out; synthetic here.
+REFDATA ?= $(STATE_DIR)/refdata
+REFDATA_STAMP := $(REFDATA)/.synthetic
+# The kernels' Python (kernels/python-version): pythonX.Y on PATH if it runs, else pyenv's build.
+KERNEL_PYTHON_VERSION := $(shell cat kernels/python-version)
+ifndef KERNEL_PYTHON
+KERNEL_PYTHON := $(firstword $(shell for p in $$(command -v python$(KERNEL_PYTHON_VERSION)) \
+  $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(KERNEL_PYTHON_VERSION).*/bin/python$(KERNEL_PYTHON_VERSION); do \
+  "$$p" -c '' 2>/dev/null && echo "$$p"; done))
+endif
 
 KERNEL_STAMPS := $(foreach k,$(KERNEL_NAMES),$(KERNEL_VENVS)/$(k)/.installed)
 KERNEL_SPECS := $(foreach k,$(KERNEL_NAMES),$(JUPYTER_DATA_DIR_KERNELS)/$(k)/kernel.json)
 LAB_STAMP := $(LAB_VENV)/.installed
 TUTORIAL_STAMP := $(ROOT)/build/.tutorials.installed
-KERNEL_COMMON := kernels/install.sh $(wildcard kernels/fsspec/*) kernels/common/sitecustomize.py
+KERNEL_COMMON := kernels/install.sh kernels/python-version $(wildcard kernels/fsspec/*) kernels/common/sitecustomize.py
 
 # A kernel's venv and its kernelspec come from one run of the install script (grouped targets).
 $(KERNEL_VENVS)/%/.installed $(JUPYTER_DATA_DIR_KERNELS)/%/kernel.json: kernels/%/requirements.txt kernels/%/kernel.json $(KERNEL_COMMON) | $(VENV)/.installed
-	PYTHON=$(KERNEL_PYTHON) UV=$(UV) CRDS_PATH=$(CRDS_PATH) kernels/install.sh $* $(KERNEL_VENVS)/$* $(JUPYTER_DATA_DIR_KERNELS)
+	PYTHON=$(KERNEL_PYTHON) UV=$(UV) CRDS_PATH=$(CRDS_PATH) REFDATA=$(REFDATA) \
+	  kernels/install.sh $* $(KERNEL_VENVS)/$* $(JUPYTER_DATA_DIR_KERNELS)
 	mkdir -p $(CRDS_PATH)
 	touch $(KERNEL_VENVS)/$*/.installed $(JUPYTER_DATA_DIR_KERNELS)/$*/kernel.json
 
@@ -35,16 +46,21 @@ $(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_ser
 	PYTHON=$(KERNEL_PYTHON) UV=$(UV) kernels/install.sh lab-server $(LAB_VENV)
 	touch $@
 
+$(REFDATA_STAMP): kernels/refdata/make_refdata.py $(KERNEL_VENVS)/roman-research-nexus/.installed
+	$(RRN_PYTHON) kernels/refdata/make_refdata.py $(REFDATA)
+	touch $@
+
 $(TUTORIAL_STAMP): $(wildcard notebooks/*.ipynb) notebooks/README.md notebooks/install-tutorials.sh
 	mkdir -p $(dir $@)
 	notebooks/install-tutorials.sh $(TUTORIALS_DIR)
 	touch $@
 
-kernels: $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)  ## build the kernel venvs, kernelspecs, lab server env and tutorials
+kernels: $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP) $(REFDATA_STAMP)  ## build the kernel venvs, kernelspecs, lab server env and tutorials
 
-lock-kernels: $(VENV)/.installed  ## re-resolve kernels/*/requirements.txt (hash-locked, Python 3.11)
+# Research Nexus first: the other two are constrained to its lock.
+lock-kernels: $(VENV)/.installed  ## re-resolve kernels/*/requirements.txt (hash-locked, Python of kernels/python-version)
 	for k in roman-research-nexus lab-server roman-calibration; do \
-	  $(UV) pip compile --quiet --python-version 3.11 --generate-hashes \
+	  $(UV) pip compile --quiet --python-version $(KERNEL_PYTHON_VERSION) --generate-hashes \
 	    kernels/$$k/requirements.in -o kernels/$$k/requirements.txt || exit 1; \
 	done
 
@@ -67,8 +83,9 @@ kernels-env:  ## print the environment a local singleuser server needs (for make
 	@echo "JUPYTER_PATH=$(JUPYTER_DATA)"
 	@echo "NEXUS_TUTORIALS_DIR=$(TUTORIALS_DIR)"
 	@echo "CRDS_PATH=$(CRDS_PATH)"
+	@echo "REFDATA=$(REFDATA)"
 	@echo "SINGLEUSER=$(LAB_SINGLEUSER)"
 
-TEST_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)
-DEV_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP)
+TEST_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP) $(REFDATA_STAMP)
+DEV_PREREQS += $(KERNEL_STAMPS) $(KERNEL_SPECS) $(LAB_STAMP) $(TUTORIAL_STAMP) $(REFDATA_STAMP)
 .PHONY: kernels lock-kernels data bench-streaming bench-read kernels-env

@@ -2,7 +2,7 @@
 
 A kernel virtualenv is created with ``include-system-site-packages = true`` because that is what
 lets ``pip install --user`` work inside a virtualenv: packages go to the user's site-packages in
-their home (``~/.local/lib/python3.11/site-packages``), which persists across server restarts.
+their home (``~/.local/lib/python3.X/site-packages``), which persists across server restarts.
 The same switch would also expose the base interpreter's site-packages, which are not part of the
 kernel's lock; they are taken off ``sys.path`` here so a kernel holds exactly its lock plus what
 its user installed.

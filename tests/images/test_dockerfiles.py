@@ -79,6 +79,13 @@ def test_copied_sources_exist(dockerfile: Path) -> None:
 def test_user_image_uses_the_kernel_install_script_and_locks() -> None:
     runs = " ".join(instructions("user", "RUN"))
     assert instructions("user", "FROM") == ["quay.io/jupyter/base-notebook:python-3.11.9"]
+    # the venvs are made from an exact patch of the Python the locks are resolved for
+    wanted = (REPO_ROOT / "kernels" / "python-version").read_text().strip()
+    installed = re.findall(r"uv python install (\S+)", runs)
+    assert installed and all(v.startswith(wanted + ".") for v in installed), installed
+    assert re.search(
+        r'PYTHON="\$\(uv python find --managed-python ' + re.escape(installed[0]), runs
+    )
     for env in ("roman-research-nexus", "roman-calibration", "lab-server"):
         assert re.search(rf"kernels/install\.sh {env} ", runs), env
         assert (REPO_ROOT / "kernels" / env / "requirements.txt").exists()

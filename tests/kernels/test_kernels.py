@@ -42,6 +42,22 @@ PROMISED = {
         "specutils": "specutils",
         "ipykernel": "ipykernel",
         "ipywidgets": "ipywidgets",
+        "bokeh": "bokeh",
+        "skyproj": "skyproj",
+        "astrocut": "astrocut",
+        "stpsf": "stpsf",
+        "galsim": "galsim",
+        "pandas": "pandas",
+        "healpy": "healpy",
+        "synphot": "synphot",
+        "stsynphot": "stsynphot",
+        "pysiaf": "pysiaf",
+        "pandeia.engine": "pandeia.engine",
+        "dask": "dask",
+        "xarray": "xarray",
+        "ipympl": "ipympl",
+        "sncosmo": "sncosmo",
+        "healsparse": "healsparse",
     },
     CAL: {
         "romancal": "romancal",
@@ -50,6 +66,7 @@ PROMISED = {
         "crds": "crds",
         "asdf": "asdf",
         "s3fs": "s3fs",
+        "matplotlib": "matplotlib",
         "ipykernel": "ipykernel",
     },
 }
@@ -97,6 +114,19 @@ def test_lock_is_complete_and_hashed(kernel: str) -> None:
         assert "--hash=sha256:" in block, first
     # what the .in asks for is in the lock
     assert requirement_names(f"{kernel}/requirements.in") <= set(pins)
+
+
+def test_one_version_of_every_shared_package() -> None:
+    """Both kernels hold the same Roman stack, within what STScI's tutorials pin."""
+    rrn, cal = locked(f"{RRN}/requirements.txt"), locked(f"{CAL}/requirements.txt")
+    differ = {n: (rrn[n], cal[n]) for n in set(rrn) & set(cal) if rrn[n] != cal[n]}
+    assert not differ, differ
+    from packaging.specifiers import SpecifierSet
+
+    tutorial_pins = {"roman-datamodels": ">=1.0,<1.1", "rad": ">=1.0,<1.1", "asdf": ">=5.3,<6"}
+    for name, spec in tutorial_pins.items():
+        assert rrn[name] in SpecifierSet(spec), (name, rrn[name])
+        assert cal[name] == rrn[name]
 
 
 @pytest.mark.kernels

@@ -69,7 +69,8 @@ def test_pip_install_user_persists_in_home(kernel: str, tmp_path: Path) -> None:
         text=True,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    user_site = home / ".local" / "lib" / "python3.11" / "site-packages"
+    version = (REPO_ROOT / "kernels" / "python-version").read_text().strip()
+    user_site = home / ".local" / "lib" / f"python{version}" / "site-packages"
     assert (user_site / "nexus_hello" / "__init__.py").exists()
 
     # A fresh kernel (as after a server restart) started from the kernelspec imports it.
