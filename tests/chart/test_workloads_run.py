@@ -28,15 +28,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 
+from dev.settings import local_url, new_secrets
 from hub_config.hook import QuotaSpawnHook
-from hub_config.services import roles as hub_roles
 from tests.chart.chartlib import Obj, by_kind, ci_values, deep_merge, pod_spec, render
 from tests.chart.podrun import EFS_GID, EFS_UID, PodRunner
 from tests.storage.conftest import Inbox
 from tests.support.databases import DatabaseFactory
-from tests.support.hub import HubInstance, start_hub
+from tests.support.hub import HubInstance
 from tests.support.processes import TEST_OUTPUT, PollTimeout, free_port, poll_until
-from tests.support.quota import QUOTA_HUB_CONFIG
+from tests.support.quota import start_token_hub
 from tests.support.s3 import S3Endpoint
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration, pytest.mark.slow]
@@ -76,16 +76,6 @@ class World:
             return str(resp.json()["token"])
 
 
-def _hub_config(tokens: dict[str, str]) -> str:
-    """The test hub knows the chart's three services by their rendered tokens and roles."""
-    return f"""
-c.JupyterHub.services = [
-    {{"name": name, "api_token": token}} for name, token in {tokens!r}.items()
-]
-c.JupyterHub.load_roles = {hub_roles()!r} + [{{"name": "admin", "services": ["test-admin"]}}]
-"""
-
-
 @pytest.fixture
 def world(databases: DatabaseFactory, s3_server: S3Endpoint) -> Iterator[World]:
     workdir = TEST_OUTPUT / "chart" / "workloads" / secrets.token_hex(4)
@@ -99,14 +89,14 @@ def world(databases: DatabaseFactory, s3_server: S3Endpoint) -> Iterator[World]:
     smtp.start()
     db_url = databases.empty("postgresql")
     # The chart's three services with tokens of our choosing, known to a real hub first.
-    tokens = {s: secrets.token_hex(16) for s in ("quota", "quota-hub-hook", "quota-jobs")}
-    admin = secrets.token_hex(16)
-    hub = start_hub(
-        workdir / "hub",
-        base_config=QUOTA_HUB_CONFIG,
-        extra_config=_hub_config({**tokens, "test-admin": admin}),
-        env={f"TEST_{k}_TOKEN": admin for k in ("QUOTA", "ADMIN", "HOOK", "JOBS")},
-    )
+    hub_secrets = new_secrets()
+    tokens = {
+        "quota": hub_secrets["quota_service_token"],
+        "quota-hub-hook": hub_secrets["quota_hook_token"],
+        "quota-jobs": hub_secrets["quota_jobs_token"],
+    }
+    admin = hub_secrets["admin_token"]
+    hub = start_token_hub(workdir / "hub", hub_secrets, local_url(free_port(), PREFIX))
     values = deep_merge(
         ci_values("minimal-values.yaml"),
         {

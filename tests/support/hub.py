@@ -16,14 +16,16 @@ given on the command line (which overrides the config files); the state lives in
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from dev.envs import hub_process_env
+from dev.settings import new_secrets
 
 from .processes import REPO_ROOT, ServerProcess, free_port
 
@@ -73,15 +75,18 @@ class HubInstance:
 def start_hub(
     workdir: Path,
     *,
+    secrets: Mapping[str, str] | None = None,
     env: dict[str, str] | None = None,
     extra_config: str = "",
     base_config: Path = HUB_CONFIG,
     log_name: str = "jupyterhub.log",
     timeout: float = 90.0,
 ) -> HubInstance:
-    """Start `jupyterhub` in `workdir` and wait until its REST API answers."""
+    """Start `jupyterhub` in `workdir` and wait until its REST API answers.
+
+    Its process environment is dev's (dev/envs.py) with `secrets` (new ones unless given).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    state_dir = workdir / "state"
     port, hub_port, proxy_port = free_port(), free_port(), free_port()
     config = workdir / "jupyterhub_config.py"
     config.write_text(
@@ -89,17 +94,12 @@ def start_hub(
         "c = get_config()  # noqa\n"
         f"load_subconfig({str(base_config)!r})  # noqa\n" + extra_config + "\n"
     )
-    full_env = {
-        "NEXUS_STATE_DIR": str(state_dir),
-        "JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32),
-        "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
-        "PATH": os.pathsep.join([str(chp_path().parent), str(Path(sys.executable).parent)])
-        + os.pathsep
-        + os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join(
-            p for p in [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")] if p
-        ),
-    }
+    full_env = hub_process_env(
+        state_dir=workdir / "state",
+        secrets=secrets or new_secrets(),
+        node_bin=chp_path().parent,
+        python=Path(sys.executable),
+    )
     full_env.update(env or {})
     argv = [
         sys.executable,

@@ -1,27 +1,29 @@
 """A real quota service process (`nexus-quota serve`) behind a real JupyterHub for tokens.
 
-stack = QuotaStack.start(workdir, db_url)        # hub + migrated quota service
+stack = QuotaStack.start(workdir, db_url)        # token hub + migrated quota service
 stack.api(stack.user_token("alice"))              # httpx client for /services/quota/api/v1/
 stack.api(stack.hook_token)                       # as the hub's spawner hook
 """
 
 from __future__ import annotations
 
-import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
 import httpx
 
+from dev.envs import hub_services_env, quota_env
+from dev.settings import QUOTA_PREFIX, local_url, new_secrets
 from quota_service import db
 
 from .hub import HubInstance, start_hub
 from .processes import ServerProcess, free_port
 
 QUOTA_HUB_CONFIG = Path(__file__).with_name("quota_hub_config.py")
-PREFIX = "/services/quota/"
+PREFIX = QUOTA_PREFIX
 
 
 def start_quota_service(
@@ -40,10 +42,7 @@ def start_quota_service(
         argv=[sys.executable, "-m", "quota_service.cli.main", "serve", "--port", str(port)],
         log_path=workdir / "quota-service.log",
         env={
-            "NEXUS_QUOTA_DATABASE_URL": db_url,
-            "JUPYTERHUB_API_URL": hub_api_url,
-            "JUPYTERHUB_API_TOKEN": token,
-            "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
+            **quota_env(db_url=db_url, hub_api_url=hub_api_url, token=token),
             # A synchronous transaction on the event loop's thread raises: tests find any.
             "NEXUS_QUOTA_LOOP_GUARD": "1",
             **(env or {}),
@@ -55,6 +54,29 @@ def start_quota_service(
         proc.stop()
         raise
     return proc
+
+
+def token_hub_env(secrets: Mapping[str, str], quota_url: str) -> dict[str, str]:
+    """What QUOTA_HUB_CONFIG reads besides the hub's process environment."""
+    return {
+        **hub_services_env(quota_url=quota_url, secrets=secrets),
+        "NEXUS_CULL_ENABLED": "false",
+        "TEST_ADMIN_TOKEN": secrets["admin_token"],
+    }
+
+
+def start_token_hub(
+    workdir: Path, secrets: Mapping[str, str], quota_url: str, extra_config: str = ""
+) -> HubInstance:
+    """A hub with hub_config's services and roles (tests/support/quota_hub_config.py), their
+    tokens from `secrets`; `secrets["admin_token"]` is the test-admin service's."""
+    return start_hub(
+        workdir,
+        secrets=secrets,
+        base_config=QUOTA_HUB_CONFIG,
+        extra_config=extra_config,
+        env=token_hub_env(secrets, quota_url),
+    )
 
 
 @dataclass
@@ -101,28 +123,21 @@ class QuotaStack:
         env: dict[str, str] | None = None,
         extra_hub_config: str = "",
     ) -> Self:
-        """A hub (tests/support/quota_hub_config.py + `extra_hub_config`) and the service.
-
-        The hub config can read the service's URL from TEST_QUOTA_URL.
-        """
-        tokens = {k: secrets.token_hex(16) for k in ("quota", "admin", "hook", "jobs")}
+        """A token hub (`start_token_hub` + `extra_hub_config`) and the service."""
+        secrets = new_secrets()
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        hub = start_hub(
-            workdir / "hub",
-            base_config=QUOTA_HUB_CONFIG,
-            extra_config=extra_hub_config,
-            env={
-                "TEST_QUOTA_TOKEN": tokens["quota"],
-                "TEST_ADMIN_TOKEN": tokens["admin"],
-                "TEST_HOOK_TOKEN": tokens["hook"],
-                "TEST_JOBS_TOKEN": tokens["jobs"],
-                "TEST_QUOTA_URL": url,
-            },
+        url = local_url(port)
+        hub = start_token_hub(
+            workdir / "hub", secrets, local_url(port, PREFIX), extra_config=extra_hub_config
         )
         try:
             proc = start_quota_service(
-                workdir, db_url, port=port, hub_api_url=hub.api_url, token=tokens["quota"], env=env
+                workdir,
+                db_url,
+                port=port,
+                hub_api_url=hub.api_url,
+                token=secrets["quota_service_token"],
+                env=env,
             )
         except Exception:
             hub.stop()
@@ -131,10 +146,10 @@ class QuotaStack:
             hub=hub,
             proc=proc,
             url=url,
-            admin_service_token=tokens["admin"],
-            hook_token=tokens["hook"],
-            jobs_token=tokens["jobs"],
-            quota_token=tokens["quota"],
+            admin_service_token=secrets["admin_token"],
+            hook_token=secrets["quota_hook_token"],
+            jobs_token=secrets["quota_jobs_token"],
+            quota_token=secrets["quota_service_token"],
             db_url=db_url,
         )
 

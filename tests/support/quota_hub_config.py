@@ -1,44 +1,25 @@
-# A minimal JupyterHub configuration for the quota service's own API tests: it only issues and
-# checks tokens (users are created through the REST API), so these tests do not depend on the
-# OIDC login. The real hub configuration is hub_config/jupyterhub_config.py; the roles below
-# are its roles (hub_config/services.py), with the group `nexus-admins` as the admin group.
+# The test hub of the quota service's own API and pages tests. Its services, roles and custom
+# scopes are hub_config's (hub_config.services.configure_services, fed by the same NEXUS_*
+# variables as the real hub: dev/envs.py), so a scope or service added there reaches these
+# tests; tests/hub_config/test_test_hubs_agree.py fails if they drift apart. Only the login
+# differs: users are made through the REST API, so these tests do not depend on OIDC.
 import os
 from typing import Any
 
-from hub_config.services import CUSTOM_SCOPES, SCOPE_ADMIN, roles
+from hub_config.services import configure_services
+from hub_config.settings import load_settings
 
-
-class RolesByName(list[dict[str, Any]]):
-    """A role appended later replaces an earlier one of the same name, as hub_config's own
-    configure_services merges them (test configs append roles such as `user`)."""
-
-    def append(self, role: dict[str, Any]) -> None:
-        self[:] = [r for r in self if r["name"] != role["name"]]
-        super().append(role)
-
-
-c = get_config()  # type: ignore[name-defined]  # noqa: F821
-state = os.environ["NEXUS_STATE_DIR"]
-os.makedirs(state, exist_ok=True)
+c: Any = get_config()  # type: ignore[name-defined]  # noqa: F821 - provided by jupyterhub
+settings = load_settings()
+state = settings.state_dir.resolve()
+state.mkdir(parents=True, exist_ok=True)
 c.JupyterHub.authenticator_class = "dummy"
 c.JupyterHub.spawner_class = "simple"
 c.JupyterHub.db_url = f"sqlite:///{state}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = f"{state}/jupyterhub_cookie_secret"
 c.JupyterHub.pid_file = f"{state}/jupyterhub.pid"
 c.ConfigurableHTTPProxy.pid_file = f"{state}/proxy.pid"
-c.JupyterHub.custom_scopes = dict(CUSTOM_SCOPES)
-c.JupyterHub.services = [
-    {
-        "name": "quota",
-        "api_token": os.environ["TEST_QUOTA_TOKEN"],
-        "oauth_client_allowed_scopes": [SCOPE_ADMIN],
-    },
-    {"name": "test-admin", "api_token": os.environ["TEST_ADMIN_TOKEN"]},
-    {"name": "quota-hub-hook", "api_token": os.environ["TEST_HOOK_TOKEN"]},
-    {"name": "quota-jobs", "api_token": os.environ["TEST_JOBS_TOKEN"]},
-]
-# hub_config's roles (users may open the quota service, the hook and the jobs get their
-# scopes, members of `nexus-admins` are quota admins), plus full rights for test-admin.
-c.JupyterHub.load_roles = RolesByName(
-    [*roles(admin_groups=["nexus-admins"]), {"name": "admin", "services": ["test-admin"]}]
-)
+configure_services(c, settings, local=True)
+# The tests' own service, with every right of the hub's built-in admin role.
+c.JupyterHub.services.append({"name": "test-admin", "api_token": os.environ["TEST_ADMIN_TOKEN"]})
+c.JupyterHub.load_roles.append({"name": "admin", "services": ["test-admin"]})

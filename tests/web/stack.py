@@ -1,7 +1,7 @@
 """A real hub that routes /services/quota/ to a real quota service, for the pages' tests.
 
-It reuses the quota API tests' hub configuration and gives the `quota` service a URL (so the
-hub's proxy routes to it and registers its OAuth redirect URI) and `oauth_no_confirm`.
+It is the quota API tests' stack: the hub's configuration (hub_config's services) gives the
+`quota` service its URL, so the hub's proxy routes to it and registers its OAuth redirect URI.
 
     stack = start_web_stack(workdir, db_url)
     stack.pages(token)           # httpx client for <quota>/services/quota/ with a hub token
@@ -18,18 +18,6 @@ import httpx
 
 from quota_service.db import LOOP_GUARD_ENV
 from tests.support.quota import PREFIX, QuotaStack
-
-EXTRA_HUB_CONFIG = """
-import os
-for _service in c.JupyterHub.services:
-    if _service["name"] == "quota":
-        _service["url"] = os.environ["TEST_QUOTA_URL"]
-        _service["oauth_no_confirm"] = True
-# Everyone may sign in to the quota pages (the real hub_config must grant the same).
-c.JupyterHub.load_roles.append(
-    {"name": "user", "scopes": ["self", "access:services!service=quota"]}
-)
-"""
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -58,7 +46,6 @@ def start_web_stack(workdir: Path, db_url: str) -> WebStack:
     return WebStack.start(
         workdir,
         db_url,
-        extra_hub_config=EXTRA_HUB_CONFIG,
         # The loop guard: a page that runs a synchronous transaction on the event loop fails.
         env={"NEXUS_QUOTA_SESSION_SECRET": secrets.token_hex(32), LOOP_GUARD_ENV: "1"},
     )
