@@ -186,24 +186,22 @@ def stale() -> list[Path]:
     return [path for path, text in generated().items() if path.read_text() != text]
 
 
-def _shown(path: Path) -> Path:
-    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="only report stale files")
-    args = parser.parse_args(argv)
-    if args.check:
-        old = stale()
-        for path in old:
-            print(f"{_shown(path)} is stale: run `make settings-docs`", file=sys.stderr)
-        return 1 if old else 0
+    check = parser.parse_args(argv).check
+    status = 0
     for path, text in generated().items():
-        if path.read_text() != text:
+        if path.read_text() == text:
+            continue
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        if check:
+            print(f"{shown} is stale: run `make settings-docs`", file=sys.stderr)
+            status = 1
+        else:
             path.write_text(text)
-            print(f"wrote {_shown(path)}")
-    return 0
+            print(f"wrote {shown}")
+    return status
 
 
 if __name__ == "__main__":
