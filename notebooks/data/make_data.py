@@ -5,11 +5,22 @@ Run it with the Roman Research Nexus kernel's Python (it needs roman_datamodels)
     .venv-kernels/roman-research-nexus/bin/python notebooks/data/make_data.py \
         --endpoint http://127.0.0.1:5000
 
-What it makes (small by default; `--full-size` makes 4088 x 4088 detector images):
+What it makes (builders.py; 512 x 512 by default):
 
-- a Level 1 (uncal) and a Level 2 (cal) WFI file, built with roman_datamodels'
-  `create_fake_data`, with a noise background and point sources in the Level 2 image;
-- an OpenUniverse-style `.fits.gz` image (primary header + SCI/ERR/DQ extensions, TAN WCS).
+- a Level 1 (uncal) WFI file and eight Level 2 (cal) files (the detectors and exposures the
+  tutorials open), built with roman_datamodels' `create_fake_data`, with a noise background and
+  point sources;
+- two OpenUniverse-style `.fits.gz` images (primary header + SCI/ERR/DQ extensions, TAN WCS);
+- a ROSAT PSPC-style counts image, Unix-compressed (`.fits.Z`, lzw.py).
+
+`--full-size` builds only the Level 1 file, the first Level 2 file and the first OpenUniverse
+image, at 4088 x 4088 (what the streaming benchmark reads).
+
+Under the keys STScI's and our tutorials read (RECIPES below): STScI's `stpubdata` tutorial folder
+for release roman-2026.2 (and the first Level 2 file in roman-2026.1), IRSA's OpenUniverse preview
+(`nasa-irsa-simulations`) and a ROSAT image in HEASARC's `nasa-heasarc` layout (`.fits.Z`). The
+three public buckets get a public-read bucket policy, as on AWS, so `s3fs.S3FileSystem(anon=True)`
+reads them; other buckets (the platform's private one) are not touched.
 
 Files are written once to the output folder and reused while their recipe is unchanged. Uploads
 skip objects that the bucket already holds with the same SHA-256, so the script can be rerun at
@@ -19,11 +30,9 @@ any time (for example after moto's server restarted and lost its state).
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -31,20 +40,32 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-RECIPE_VERSION = 3
+from builders import build_l1, build_l2, build_openuniverse, build_rosat_image
 
+RECIPE_VERSION = 4
+
+# STScI's public bucket: tutorial files sit in one folder per platform release.
 NEXUS_BUCKET = "stpubdata"
 NEXUS_PREFIX = "roman/nexus/soc_simulations/tutorial_data"
+NEXUS_RELEASE = f"{NEXUS_PREFIX}/roman-2026.2"
+NEXUS_PREVIOUS = f"{NEXUS_PREFIX}/roman-2026.1"
+# IRSA's OpenUniverse 2024 preview: time-domain (ours) and wide-area (STScI's) surveys.
 OU_BUCKET = "nasa-irsa-simulations"
-OU_PREFIX = "openuniverse2024/roman/preview/RomanTDS/images/simple_model/F184/13012"
+OU_ROOT = "openuniverse2024/roman/preview"
+OU_PREFIX = f"{OU_ROOT}/RomanTDS/images/simple_model/F184/13012"
+OU_WAS_PREFIX = f"{OU_ROOT}/RomanWAS/images/simple_model/F184/15297"
+# HEASARC's archive mirror: ROSAT PSPC products as Unix-compressed FITS.
+HEASARC_BUCKET = "nasa-heasarc"
+ROSAT_PREFIX = "rosat/data/pspc/processed_data/600000/rp600245n00"
 
 L1_NAME = "r0003201001001001004_0001_wfi01_f106_uncal.asdf"
 L2_NAME = "r0003201001001001004_0001_wfi01_f106_cal.asdf"
 OU_NAME = "Roman_TDS_simple_model_F184_13012_10.fits.gz"
+OU_WAS_NAME = "Roman_WAS_simple_model_F184_15297_11.fits.gz"
+ROSAT_NAME = "rp600245n00_im1.fits.Z"
 
 SMALL_SHAPE = 512
 FULL_SHAPE = 4088
-N_RESULTANTS = 6
 
 
 class DataError(Exception):
@@ -78,127 +99,39 @@ def sha256_of(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# building
+# what goes where: the buckets and keys the public tutorials read
 
 
-def _star_field(shape: int, seed: int) -> Any:
-    """A float32 image: sky + read noise + Gaussian point sources (deterministic for a seed)."""
-    import numpy as np  # type: ignore[import-not-found,unused-ignore]
+@dataclass(frozen=True)
+class Recipe:
+    """One synthetic file and every key it is uploaded under."""
 
-    rng = np.random.default_rng(seed)
-    image = rng.normal(loc=1.0, scale=0.05, size=(shape, shape)).astype(np.float32)
-    n_stars = max(20, shape * shape // 8000)
-    ys = rng.uniform(8, shape - 8, n_stars)
-    xs = rng.uniform(8, shape - 8, n_stars)
-    fluxes = rng.uniform(5.0, 200.0, n_stars).astype(np.float32)
-    sigma = 1.2
-    yy, xx = np.mgrid[-7:8, -7:8].astype(np.float32)
-    for y, x, flux in zip(ys, xs, fluxes, strict=True):
-        iy, ix = int(y), int(x)
-        dy, dx = y - iy, x - ix
-        psf = np.exp(-((yy - dy) ** 2 + (xx - dx) ** 2) / (2 * sigma**2))
-        image[iy - 7 : iy + 8, ix - 7 : ix + 8] += flux * psf / psf.sum()
-    return image
+    name: str
+    build: Callable[[Path, int], None]
+    prefixes: tuple[tuple[str, str], ...]  # (bucket, key prefix)
+    full_size: bool = False  # also built at 4088 x 4088 with --full-size
 
 
-def _meta_defaults(model_type: str, filename: str) -> dict[str, Any]:
-    return {
-        "meta": {
-            "filename": filename,
-            "instrument": {"name": "WFI", "detector": "WFI01", "optical_element": "F106"},
-            "observation": {
-                "program": 32,
-                "execution_plan": 1,
-                "pass": 1,
-                "segment": 1,
-                "observation": 1,
-                "visit": 4,
-                "visit_file_group": 1,
-                "visit_file_sequence": 1,
-                "exposure": 1,
-            },
-            "exposure": {"type": model_type},
-        }
-    }
+def _l2_names() -> list[str]:
+    """The Level 2 exposures STScI's tutorials open from the roman-2026.2 release folder."""
+    stem = "r0003201001001001004"
+    seen = [("0001", "wfi01"), ("0001", "wfi02"), ("0001", "wfi11"), ("0002", "wfi01")]
+    seen += [("0002", "wfi02"), ("0002", "wfi11"), ("0003", "wfi11"), ("0004", "wfi11")]
+    return [f"{stem}_{exp}_{det}_f106_cal.asdf" for exp, det in seen]
 
 
-def build_l1(path: Path, shape: int) -> None:
-    import numpy as np  # type: ignore[import-not-found,unused-ignore]
-    import roman_datamodels.datamodels as rdd
-
-    model = rdd.ScienceRawModel.create_fake_data(
-        defaults=_meta_defaults("WFI_IMAGE", path.name), shape=(N_RESULTANTS, shape, shape)
-    )
-    sky = _star_field(shape, seed=1)
-    ramp = np.linspace(1.0, float(N_RESULTANTS), N_RESULTANTS, dtype=np.float32)[:, None, None]
-    counts = 1000.0 + 500.0 * ramp * sky[None, :, :]
-    model.data = np.clip(counts, 0, 65535).astype(np.uint16)
-    model.save(path)
-
-
-def build_l2(path: Path, shape: int) -> None:
-    import numpy as np  # type: ignore[import-not-found,unused-ignore]
-    import roman_datamodels.datamodels as rdd
-
-    model = rdd.ImageModel.create_fake_data(
-        defaults=_meta_defaults("WFI_IMAGE", path.name), shape=(shape, shape)
-    )
-    rng = np.random.default_rng(2)
-    data = _star_field(shape, seed=2)
-    model.data = data
-    err = np.sqrt(np.abs(data) * 0.01 + 0.0025).astype(np.float16)
-    model.err = err
-    model.var_poisson = (np.abs(data) * 0.01).astype(np.float16)
-    model.chisq = rng.chisquare(4, size=(shape, shape)).astype(np.float16)
-    model.dq = np.zeros((shape, shape), dtype=np.uint32)
-    model.save(path)
-
-
-def build_openuniverse(path: Path, shape: int) -> None:
-    import numpy as np  # type: ignore[import-not-found,unused-ignore]
-    from astropy.io import fits
-
-    data = _star_field(shape, seed=3)
-    primary = fits.PrimaryHDU()
-    hdr = primary.header
-    hdr["TELESCOP"] = "ROMAN"
-    hdr["INSTRUME"] = "WFI"
-    hdr["FILTER"] = "F184"
-    hdr["SCA_NUM"] = 10
-    hdr["POINTING"] = 13012
-    hdr["MJD-OBS"] = 62000.5
-    hdr["EXPTIME"] = 139.8
-    hdr["COMMENT"] = "Synthetic OpenUniverse-style image made by notebooks/data/make_data.py"
-    wcs_cards = {
-        "CTYPE1": "RA---TAN",
-        "CTYPE2": "DEC--TAN",
-        "CRPIX1": shape / 2 + 0.5,
-        "CRPIX2": shape / 2 + 0.5,
-        "CRVAL1": 9.5,
-        "CRVAL2": -44.0,
-        "CD1_1": -3.06e-5,
-        "CD1_2": 0.0,
-        "CD2_1": 0.0,
-        "CD2_2": 3.06e-5,
-    }
-    sci = fits.ImageHDU(data=data, name="SCI")
-    sci.header.update(wcs_cards)
-    sci.header["BUNIT"] = "e-/s"
-    err = fits.ImageHDU(data=np.sqrt(np.abs(data) * 0.01 + 0.0025).astype(np.float32), name="ERR")
-    err.header.update(wcs_cards)
-    dq = fits.ImageHDU(data=np.zeros((shape, shape), dtype=np.uint32), name="DQ")
-    raw = path.with_suffix("")  # .fits
-    fits.HDUList([primary, sci, err, dq]).writeto(raw, overwrite=True)
-    with raw.open("rb") as src, gzip.GzipFile(path, "wb", mtime=0) as dst:
-        shutil.copyfileobj(src, dst)
-    raw.unlink()
-
-
-BUILDERS: dict[str, tuple[Callable[[Path, int], None], str, str]] = {
-    L1_NAME: (build_l1, NEXUS_BUCKET, NEXUS_PREFIX),
-    L2_NAME: (build_l2, NEXUS_BUCKET, NEXUS_PREFIX),
-    OU_NAME: (build_openuniverse, OU_BUCKET, OU_PREFIX),
-}
+RECIPES: list[Recipe] = [
+    Recipe(L1_NAME, build_l1, ((NEXUS_BUCKET, NEXUS_RELEASE),), full_size=True),
+    # the first Level 2 file is also in the previous release folder, as on STScI's bucket
+    Recipe(
+        L2_NAME, build_l2, ((NEXUS_BUCKET, NEXUS_RELEASE), (NEXUS_BUCKET, NEXUS_PREVIOUS)), True
+    ),
+    *[Recipe(n, build_l2, ((NEXUS_BUCKET, NEXUS_RELEASE),)) for n in _l2_names()[1:]],
+    Recipe(OU_NAME, build_openuniverse, ((OU_BUCKET, OU_PREFIX),), full_size=True),
+    Recipe(OU_WAS_NAME, build_openuniverse, ((OU_BUCKET, OU_WAS_PREFIX),)),
+    Recipe(ROSAT_NAME, build_rosat_image, ((HEASARC_BUCKET, ROSAT_PREFIX),)),
+]
+PUBLIC_BUCKETS = (NEXUS_BUCKET, OU_BUCKET, HEASARC_BUCKET)
 
 
 def build(out_dir: Path, full_size: bool = False, force: bool = False) -> list[DataFile]:
@@ -207,7 +140,9 @@ def build(out_dir: Path, full_size: bool = False, force: bool = False) -> list[D
     folder = out_dir / ("full" if full_size else "small")
     folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for i, (name, (builder, bucket, prefix)) in enumerate(BUILDERS.items(), 1):
+    recipes = [r for r in RECIPES if r.full_size or not full_size]
+    for i, r in enumerate(recipes, 1):
+        name, builder = r.name, r.build
         path = folder / name
         recipe = {"version": RECIPE_VERSION, "shape": shape, "name": name}
         stamp = path.with_name(path.name + ".json")
@@ -215,10 +150,10 @@ def build(out_dir: Path, full_size: bool = False, force: bool = False) -> list[D
         if stamp.exists():
             stamped = json.loads(stamp.read_text())
         if not force and path.exists() and stamped.get("recipe") == recipe:
-            say(f"[{i}/{len(BUILDERS)}] {name}: up to date ({path.stat().st_size / 1e6:.1f} MB)")
+            say(f"[{i}/{len(recipes)}] {name}: up to date ({path.stat().st_size / 1e6:.1f} MB)")
             digest = str(stamped["sha256"])
         else:
-            say(f"[{i}/{len(BUILDERS)}] building {name} ({shape} x {shape}) ...")
+            say(f"[{i}/{len(recipes)}] building {name} ({shape} x {shape}) ...")
             start = time.monotonic()
             tmp_dir = folder / ".building"
             tmp_dir.mkdir(exist_ok=True)
@@ -229,16 +164,10 @@ def build(out_dir: Path, full_size: bool = False, force: bool = False) -> list[D
             stamp.write_text(json.dumps({"recipe": recipe, "sha256": digest}, indent=2))
             size_mb = path.stat().st_size / 1e6
             say(f"      wrote {path} ({size_mb:.1f} MB, {time.monotonic() - start:.1f} s)")
-        files.append(
-            DataFile(
-                name=name,
-                bucket=bucket,
-                key=f"{prefix}/{name}",
-                path=path,
-                sha256=digest,
-                size=path.stat().st_size,
-            )
-        )
+        size = path.stat().st_size
+        for bucket, prefix in r.prefixes:
+            key = f"{prefix}/{name}"
+            files.append(DataFile(name, bucket, key, path, digest, size))
     return files
 
 
@@ -279,9 +208,16 @@ def upload(files: list[DataFile], endpoint: str) -> list[str]:
         if f.bucket not in existing:
             client.create_bucket(Bucket=f.bucket)
             existing.add(f.bucket)
+        public = f.bucket in PUBLIC_BUCKETS
+        if public:
+            client.put_bucket_policy(
+                Bucket=f.bucket, Policy=json.dumps(public_read_policy(f.bucket))
+            )
         try:
             head = client.head_object(Bucket=f.bucket, Key=f.key)
             if head.get("Metadata", {}).get("sha256") == f.sha256:
+                if public:  # objects uploaded before buckets were public
+                    client.put_object_acl(Bucket=f.bucket, Key=f.key, ACL="public-read")
                 say(f"{label}: already there")
                 continue
         except ClientError as exc:
@@ -292,13 +228,44 @@ def upload(files: list[DataFile], endpoint: str) -> list[str]:
             str(f.path),
             f.bucket,
             f.key,
-            ExtraArgs={"Metadata": {"sha256": f.sha256}},
+            ExtraArgs={
+                "Metadata": {"sha256": f.sha256},
+                **({"ACL": "public-read"} if public else {}),
+            },
             Config=transfer,
             Callback=progress,
         )
         progress.done()
         uploaded.append(f.key)
     return uploaded
+
+
+def public_read_policy(bucket: str) -> dict[str, Any]:
+    """Anyone may list the bucket and read its objects, as on the public AWS buckets.
+
+    moto authorises an unsigned GET by this policy but names a HEAD `s3:HeadObject`, which no
+    policy can grant (AWS checks HEAD as s3:GetObject); the objects are also uploaded with the
+    public-read ACL so anonymous HEAD requests (s3fs `info`, `open`) pass too.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PublicList",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:aws:s3:::{bucket}",
+            },
+            {
+                "Sid": "PublicRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+        ],
+    }
 
 
 class _Progress:

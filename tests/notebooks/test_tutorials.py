@@ -70,6 +70,9 @@ def test_cross_archive_cloud_access(roman_data: RomanData, tmp_path: Path) -> No
     assert "filter: F184  shape: (512, 512)  BUNIT: e-/s" in text
     assert "default block size: 65536" in text
     assert "['#ASDF 1.0.0', '#ASDF_STANDARD 1.6.0']" in text
+    # the HEASARC .Z path runs offline: anonymous read of the ROSAT mirror, decompressed
+    assert "telescope: ROSAT  image: (512, 512) int16" in text
+    assert re.search(r"\.Z file: [\d,]+ bytes -> 529,920 bytes of FITS", text), text
 
 
 def test_working_with_roman_asdf(roman_data: RomanData, tmp_path: Path) -> None:
