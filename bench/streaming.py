@@ -42,6 +42,8 @@ CASES = [
     ("100 x 100 cutout of dm.data", "cutout", "asdf"),
     ("full dm.data array", "full", "asdf"),
     ("FITS 100 x 100 hdu.section (astropy + fsspec)", "fits-section", "fits"),
+    ("whole file: fs.get to a local file", "get", "asdf"),
+    ("whole file: fs.open(...).read()", "read-all", "asdf"),
 ]
 CONFIGS = [("platform defaults", True), ("s3fs defaults", False)]
 

@@ -2,6 +2,10 @@
 
     python bench/streaming_reads.py {meta,cutout,full} s3://bucket/key.asdf
     python bench/streaming_reads.py fits-section s3://bucket/key.fits
+    python bench/streaming_reads.py {get,read-all} s3://bucket/key
+
+`get` downloads the whole object with `fs.get` (to a temporary file); `read-all` reads it whole
+with `fs.open(uri).read()`.
 
 Cutouts are the central 100 x 100 pixels.
 
@@ -13,13 +17,16 @@ line: the read, the seconds it took inside this process, and a summary of what i
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-READS = ("meta", "cutout", "full", "fits-section")
+READS = ("meta", "cutout", "full", "fits-section", "get", "read-all")
 
 
 def run(read: str, uri: str) -> dict[str, Any]:
@@ -29,6 +36,19 @@ def run(read: str, uri: str) -> dict[str, Any]:
 
     start = time.perf_counter()
     summary: dict[str, Any] = {}
+    if read in ("get", "read-all"):
+        fs = s3fs.S3FileSystem()
+        if read == "get":
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / "download"
+                fs.get(uri, str(local))
+                blob = local.read_bytes()
+        else:
+            with fs.open(uri, "rb") as f:
+                blob = f.read()
+        seconds = time.perf_counter() - start
+        digest = hashlib.sha256(blob).hexdigest()
+        return {"read": read, "seconds": seconds, "size": len(blob), "sha256": digest}
     if read == "fits-section":
         with fits.open(uri, use_fsspec=True, fsspec_kwargs={}) as hdul:
             ny, nx = hdul["SCI"].shape

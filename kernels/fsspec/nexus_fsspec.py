@@ -8,8 +8,13 @@ Why not one of fsspec's own caches: a Roman ASDF file keeps its metadata in a fe
 start and its block index at the end, and its arrays in large compressed blocks that are read in
 small sequential chunks. s3fs's default (``readahead`` with 50 MB blocks) reads 50 MB to look at
 the metadata. A small ``readahead`` block fixes that, but then reading one array takes thousands
-of requests. This cache starts with the configured block size (64 KiB), doubles its read-ahead
-on every sequential miss up to ``max_blocksize`` and falls back to the small size after a jump.
+of requests. This cache starts small (64 KiB, or the block size if that is smaller), doubles its
+read-ahead on every sequential miss up to ``max_blocksize`` and falls back to the small size
+after a jump.
+
+The small start is the cache's own, not the filesystem's block size: s3fs also uses
+``default_block_size`` as the part size of ``fs.get`` (a 115 MB download in 64 KiB parts is
+thousands of requests), so the platform leaves that at s3fs's 50 MB.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from fsspec.caching import BaseCache, caches, register_cache
 __all__ = ["NAME", "GrowingReadAheadCache"]
 
 NAME = "nexus-readahead"
+INITIAL_BLOCKSIZE = 64 * 1024
 MAX_BLOCKSIZE = 16 * 1024 * 1024
 
 
@@ -32,9 +38,10 @@ class GrowingReadAheadCache(BaseCache):  # type: ignore[misc]
     def __init__(
         self, blocksize: int, fetcher: Any, size: int, max_blocksize: int = MAX_BLOCKSIZE
     ) -> None:
-        super().__init__(blocksize, fetcher, size)
-        self.max_blocksize = max(blocksize, max_blocksize)
-        self.readahead = blocksize
+        # the first read and every jump fetch this little beyond what was asked
+        super().__init__(min(blocksize, INITIAL_BLOCKSIZE), fetcher, size)
+        self.max_blocksize = max(self.blocksize, max_blocksize)
+        self.readahead = self.blocksize
         self.cache = b""
         self.start = 0
         self.end = 0

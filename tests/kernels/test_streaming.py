@@ -112,6 +112,21 @@ def test_fits_section_read_with_platform_defaults(
     assert with_defaults < without / 3, (with_defaults, without)
 
 
+def test_whole_file_reads_match_s3fs_defaults(
+    logged: tuple[RomanData, RequestLog], tmp_path: Path
+) -> None:
+    """fs.get and fs.open(...).read() of a whole object cost what they cost on s3fs's defaults."""
+    data, log = logged
+    uri = data.uri("_cal.asdf")
+    size = next(f["size"] for f in data.files if f["uri"] == uri)
+    for read in ("get", "read-all"):
+        ours, our_gets, out = measure(data, log, read, uri, True, tmp_path)
+        theirs, their_gets, out2 = measure(data, log, read, uri, False, tmp_path)
+        assert out["size"] == size and out["sha256"] == out2["sha256"]
+        assert ours <= 1.2 * theirs, (read, ours, theirs)
+        assert our_gets <= their_gets, (read, our_gets, their_gets)
+
+
 def test_growing_readahead_cache() -> None:
     """The cache class itself, over an in-memory byte source: correct bytes, few fetches."""
     py = require_kernel(RRN)
@@ -125,13 +140,17 @@ def fetch(start, end):
     calls.append((start, end))
     return blob[start:end]
 cache = fsspec.caching.caches["nexus-readahead"](65536, fetch, len(blob))
+# s3fs's own 50 MB block size: the cache still starts small
+big = fsspec.caching.caches["nexus-readahead"](50 * 2**20, fetch, len(blob))
+big._fetch(0, 8192)
+first_big = calls.pop()
 out = b"".join(cache._fetch(i, i + 8192) for i in range(0, len(blob), 8192))
 sequential_calls = len(calls)
 first = calls[0]
 calls.clear()
 jump = cache._fetch(100, 200)
 print(json.dumps({"ok": out == blob and jump == blob[100:200], "seq": sequential_calls,
-                  "first": first, "after_jump": calls[0]}))
+                  "first": first, "after_jump": calls[0], "first_big": first_big}))
 """
     proc = subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(proc.stdout)
@@ -139,3 +158,4 @@ print(json.dumps({"ok": out == blob and jump == blob[100:200], "seq": sequential
     assert result["first"] == [0, 8192 + 65536]
     assert result["seq"] <= 8, result
     assert result["after_jump"] == [100, 200 + 65536]
+    assert result["first_big"] == [0, 8192 + 65536]
