@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import click
 
 from ..config import ReconcileSettings
@@ -29,12 +27,7 @@ def reconcile_options(
 ) -> ReconcileOptions:
     """The run's thresholds: each option given wins over its setting."""
     merged = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
-    return ReconcileOptions(
-        warn_before_hours=merged.warn_hours,
-        grace=timedelta(minutes=merged.grace_minutes),
-        orphan_grace=timedelta(seconds=merged.orphan_grace_seconds),
-        adopt_size=merged.adopt_size if adopt else None,
-    )
+    return ReconcileOptions.from_settings(merged, adopt=adopt)
 
 
 @click.command("reconcile")

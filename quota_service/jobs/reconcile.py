@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..config import ReconcileSettings
 from ..errors import InvalidInput
 from ..factory import Factory, Services
 from ..hubapi import HubApi, HubApiError, HubServer
@@ -39,11 +40,22 @@ from ..services.views import pool_of
 
 @dataclass(frozen=True)
 class ReconcileOptions:
-    warn_before_hours: float = 1.0
-    grace: timedelta = timedelta(minutes=15)
-    orphan_grace: timedelta = timedelta(minutes=2)
+    """One run's thresholds; their defaults are the settings `reconcile.*`."""
+
+    warn_before_hours: float
+    grace: timedelta
+    orphan_grace: timedelta
     # The size fail-open servers run (hub_config FallbackSize.name); None: adopt nothing.
-    adopt_size: str | None = "small"
+    adopt_size: str | None
+
+    @classmethod
+    def from_settings(cls, settings: ReconcileSettings, *, adopt: bool = True) -> ReconcileOptions:
+        return cls(
+            warn_before_hours=settings.warn_hours,
+            grace=timedelta(minutes=settings.grace_minutes),
+            orphan_grace=timedelta(seconds=settings.orphan_grace_seconds),
+            adopt_size=settings.adopt_size if adopt else None,
+        )
 
 
 @dataclass
@@ -76,7 +88,7 @@ def reconcile(
     factory: Factory, hub: HubApi, options: ReconcileOptions | None = None
 ) -> ReconcileReport:
     """One reconcile run; the whole database side is one transaction."""
-    options = options or ReconcileOptions()
+    options = options or ReconcileOptions.from_settings(factory.settings.reconcile)
     report = ReconcileReport()
     servers = {s.key: s for s in hub.servers()}
     report.hub_servers = len(servers)
