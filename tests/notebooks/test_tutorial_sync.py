@@ -90,7 +90,9 @@ def test_sync_publishes_a_read_only_tree(origin: Origin, tmp_path: Path) -> None
 def test_new_commit_is_swapped_in_atomically(origin: Origin, tmp_path: Path) -> None:
     """A reader looping over the published file during re-syncs only ever sees whole versions."""
     versions = [f"version {i} " * 20_000 for i in range(4)]
-    origin.commit({"notebooks/a.ipynb": versions[0], **{f"notebooks/f{i}": "x" for i in range(200)}})
+    origin.commit(
+        {"notebooks/a.ipynb": versions[0], **{f"notebooks/f{i}": "x" for i in range(200)}}
+    )
     config = write_config(tmp_path / "c.json", source(origin))
     dest = tmp_path / "tutorials"
     assert run_sync(config, dest).returncode == 0
@@ -160,9 +162,7 @@ def test_malicious_symlinks_are_contained(origin: Origin, tmp_path: Path) -> Non
         assert Path(os.path.realpath(path)).is_relative_to(tree), path
 
 
-def test_crafted_tree_entries_never_leave_the_destination(
-    origin: Origin, tmp_path: Path
-) -> None:
+def test_crafted_tree_entries_never_leave_the_destination(origin: Origin, tmp_path: Path) -> None:
     """A tree object naming '..' (git's own commands never make one) is refused on fetch."""
     origin.commit({"notebooks/a.ipynb": "a"})
     blob = origin.git("hash-object", "-w", "--stdin", stdin="escaped")
