@@ -186,6 +186,16 @@ def kube_volumes(
             "subPath": f"{settings.scratch_subdir}/{directory}",
         },
     ]
+    if settings.tutorials_subdir:
+        # The tutorials CronJob's trees; read-only, and over the image's own copy.
+        mounts.append(
+            {
+                "name": claims[settings.home_pvc_name],
+                "mountPath": settings.tutorials_mount_path,
+                "subPath": settings.tutorials_subdir,
+                "readOnly": True,
+            }
+        )
     return volumes, mounts
 
 

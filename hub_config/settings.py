@@ -263,6 +263,15 @@ class HubSettings(BaseSettings):
     scratch_mount_path: str = Field(
         default="/home/jovyan/scratch", description="Kubernetes: where scratch is mounted"
     )
+    tutorials_subdir: str | None = Field(
+        default=None,
+        description="Kubernetes: folder on the claim of the published tutorials (= the chart's "
+        "tutorials.efsDir), mounted read-only; none when unset",
+    )
+    tutorials_mount_path: str = Field(
+        default="/opt/nexus/tutorials",
+        description="Kubernetes: where they are mounted (the image's ~/tutorials link points here)",
+    )
 
     @field_validator("oidc_scopes", "allowed_groups", "admin_groups", "admin_users", mode="before")
     @classmethod
@@ -272,9 +281,11 @@ class HubSettings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("home_subdir", "scratch_subdir")
+    @field_validator("home_subdir", "scratch_subdir", "tutorials_subdir")
     @classmethod
-    def _relative_folder(cls, value: str) -> str:
+    def _relative_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         parts = value.split("/")
         if not value or value.startswith("/") or any(p in {"", ".", ".."} for p in parts):
             raise ValueError("must be a relative folder on the claim, without '.' or '..'")

@@ -83,6 +83,19 @@ def test_kube_volumes_mount_one_claim_once_at_the_directory_rule_subpaths() -> N
     assert "/home/jovyan/tutorials" not in by_path
 
 
+def test_kube_volumes_mount_the_published_tutorials_read_only() -> None:
+    settings = HubSettings(home_pvc_name="efs", tutorials_subdir="tutorials")
+    _volumes, mounts = builders.kube_volumes(settings, "alice")
+    assert mounts[-1] == {
+        "name": "nexus-efs",
+        "mountPath": "/opt/nexus/tutorials",
+        "subPath": "tutorials",
+        "readOnly": True,
+    }
+    with pytest.raises(ValueError, match="tutorials_subdir"):
+        HubSettings(tutorials_subdir="../homes")
+
+
 def test_kube_volumes_separate_scratch_claim() -> None:
     volumes, mounts = builders.kube_volumes(
         HubSettings(home_pvc_name="h", scratch_pvc_name="s", scratch_subdir="x/y"), "alice"
