@@ -174,7 +174,7 @@ def kube_volumes(
         {"name": name, "persistentVolumeClaim": {"claimName": claim}}
         for claim, name in claims.items()
     ]
-    mounts = [
+    mounts: list[dict[str, Any]] = [
         {
             "name": claims[settings.home_pvc_name],
             "mountPath": settings.home_mount_path,
