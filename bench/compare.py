@@ -259,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         "Rounds per tree: "
         + ", ".join(f"{n} {r}" for n, r in rounds.items())
         + "; benchmark options: "
-        + "; ".join(f"{n} `{' '.join(BENCHES[n].args)}`" for n in names)
+        + "; ".join(f"{n} `{' '.join(BENCHES[n].args)}`" for n in names).replace(
+            "{data}", str(args.workdir / "data")
+        )
         + "."
     )
     if "streaming" in names and streaming_once:
