@@ -18,6 +18,7 @@ from ..config import ArchiveSettings, Settings, SmtpSettings
 from ..errors import Conflict
 from ..filesystem import manifest as mf
 from ..filesystem.archive import S3Archiver
+from ..names import SERVICE_PREFIX
 from ..filesystem.notify import (
     SmtpSender,
 )
@@ -39,6 +40,8 @@ class StorageConfig:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     public_url: str = ""
+    # Where the service's pages live under public_url (its JupyterHub service prefix).
+    base_path: str = SERVICE_PREFIX
 
     @property
     def home_mounted(self) -> bool:
@@ -54,6 +57,7 @@ class StorageConfig:
             archive=settings.archive,
             smtp=settings.smtp,
             public_url=settings.public_url,
+            base_path=settings.base_path,
         )
 
     def root_of(self, user: str, area: str) -> Path | None:

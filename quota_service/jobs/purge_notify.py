@@ -154,4 +154,5 @@ class NotifyStep(PurgeJobBase):
 
     def _manifest_url(self, m: PurgeManifest) -> str:
         base = self.config.public_url.rstrip("/")
-        return f"{base}/services/quota/storage/purges/{m.id}" if base else ""
+        prefix = "/" + self.config.base_path.strip("/") + "/"
+        return f"{base}{prefix}storage/purges/{m.id}" if base else ""
