@@ -18,10 +18,10 @@ from ..config import ArchiveSettings, Settings, SmtpSettings
 from ..errors import Conflict
 from ..filesystem import manifest as mf
 from ..filesystem.archive import S3Archiver
-from ..names import SERVICE_PREFIX
 from ..filesystem.notify import (
     SmtpSender,
 )
+from ..names import SERVICE_PREFIX
 from ..schema.purge_manifest import PurgeManifest
 from ..services import manifest_guard as guard
 from .results import R, StepReport

@@ -49,9 +49,7 @@ def test_the_e_mailed_list_link_uses_the_service_prefix(
     factory = Factory(settings, clock=clock)
     try:
         config = StorageConfig.from_settings(settings, tmp_path / "state")
-        service = PurgeService(
-            factory, config, sender=SmtpSender(smtp_inbox.host, smtp_inbox.port)
-        )
+        service = PurgeService(factory, config, sender=SmtpSender(smtp_inbox.host, smtp_inbox.port))
         with factory.unit_of_work() as svc:
             svc.users.ensure("bob", login=True).email = "bob@uni.test"
         service.plan()
