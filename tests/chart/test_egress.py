@@ -39,6 +39,8 @@ REACHES = {
     "quota-purge-execute": {DNS, DB, HTTPS},
     "quota-reconcile": {DNS, DB, HUB},
     "quota-expire": {DNS, DB},
+    # The tutorials CronJob: the git host over HTTPS (tutorials.egress), no database.
+    "tutorials-sync": {DNS, HTTPS},
 }
 
 

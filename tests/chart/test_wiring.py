@@ -40,6 +40,15 @@ JOBS = {
     "nexus-quota-purge-execute": ["nexus-quota", "purge", "execute"],
     "nexus-quota-reconcile": ["nexus-quota", "reconcile"],
     "nexus-quota-expire": ["nexus-quota", "expire"],
+    # Tutorials from git (templates/tutorials/), from the user image.
+    "nexus-tutorials-sync": [
+        "python3",
+        "/opt/nexus/src/notebooks/tutorial_sync.py",
+        "--config",
+        "/etc/nexus-tutorials/sources.json",
+        "--dest",
+        "/srv/nexus/tutorials",
+    ],
 }
 # Which jobs mount which EFS directories, and whether read-only: scan and plan read the users'
 # files, execute changes them; plan, notify and execute share the purge state directory.
@@ -51,6 +60,8 @@ EFS_ACCESS = {
     "nexus-quota-purge-execute": {HOMES: False, SCRATCH: False, STATE: False},
     # The service restores archived homes at sign-in and shows the purge file lists.
     "nexus-quota": {HOMES: False, STATE: False},
+    # Writes the published tutorials, which user pods mount read-only.
+    "nexus-tutorials-sync": {"/srv/nexus/tutorials": False},
 }
 HUB_TOKEN_KEY = re.compile(r"^hub\.services\.(?P<service>[a-z0-9-]+)\.apiToken$")
 
@@ -116,14 +127,20 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
         env = {e["name"]: e.get("value") for e in container["env"]}
         assert (env.get("NEXUS_STORAGE_STATE_DIR") == STATE) == (STATE in mounted[name])
     # The users' directories, the purge state and nothing else: subPaths keep jobs out of the rest.
-    values = merged_values(load_yaml(values_file))["efs"]
+    merged = merged_values(load_yaml(values_file))
+    values = merged["efs"]
     sub_paths = {
         m["subPath"]
         for name in mounted
         for m in pod_spec(named[name])["containers"][0]["volumeMounts"]
         if "subPath" in m
     }
-    assert sub_paths == {values["homeDir"], values["scratchDir"], values["purgeStateDir"]}
+    assert sub_paths == {
+        values["homeDir"],
+        values["scratchDir"],
+        values["purgeStateDir"],
+        merged["tutorials"]["efsDir"],
+    }
 
 
 def test_efs_storage_is_static_for_the_csi_driver(eks: list[Obj]) -> None:
@@ -259,7 +276,7 @@ def test_hub_settings_load_from_the_chart_values(monkeypatch: pytest.MonkeyPatch
     assert settings.quota_fail_mode == "closed"
     volumes, mounts = builders.kube_volumes(settings, "jane.doe")
     assert {v["persistentVolumeClaim"]["claimName"] for v in volumes} == {"nexus-efs"}
-    assert {m["subPath"] for m in mounts} == {"home/jane-2edoe", "scratch/jane-2edoe"}
+    assert {m["subPath"] for m in mounts} == {"home/jane-2edoe", "scratch/jane-2edoe", "tutorials"}
 
 
 def test_network_policy_admits_only_the_hub_and_the_proxy(minimal: list[Obj]) -> None:
