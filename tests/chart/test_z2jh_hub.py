@@ -28,14 +28,13 @@ from hub_config.userdirs import directory_name
 from tests.chart.chartlib import Obj, ci_values, merged_values, render
 from tests.chart.hubpod import HubPod
 from tests.hub_config.test_kube_manifests import DUMMY_KUBECONFIG
-from tests.support.oidc import OidcProvider, oidc_provider
+from tests.support.oidc import OidcProvider
 from tests.support.quota import QuotaStack
 from tests.support.quota_tokens import quota_admin_token
 
 pytestmark = [pytest.mark.chart, pytest.mark.integration]
 # One loop for the module: the hook keeps one httpx client, as it does in the hub.
 one_loop = pytest.mark.asyncio(loop_scope="module")
-__all__ = ["oidc_provider"]
 
 K8S_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 HOSTILE_NAMES = ("Jane.Doe@example.org", "o'brien", "李", "a--b", "jane-doe---d48722fc")
@@ -195,9 +194,6 @@ def _assert_manifest(
     assert mounts["/home/jovyan"]["subPath"] == f"{values['efs']['homeDir']}/{directory}"
     assert mounts["/home/jovyan/scratch"]["subPath"] == f"{values['efs']['scratchDir']}/{directory}"
     assert "/home/jovyan/tutorials" not in {m["mountPath"] for m in container["volumeMounts"]}
-    # The tutorials CronJob's folder, read-only where the image's ~/tutorials link points.
-    tutorials = mounts["/opt/nexus/tutorials"]
-    assert tutorials["subPath"] == values["tutorials"]["efsDir"] and tutorials["readOnly"] is True
     tolerations = manifest["spec"]["tolerations"]
     # z2jh's user-pod toleration stays beside the size's.
     assert {"key": "hub.jupyter.org/dedicated", "operator": "Equal", "value": "user"}.items() <= (

@@ -8,12 +8,10 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.support.browser import launch
-from tests.support.platform import RunningPlatform, nexus
+from tests.support.platform import RunningPlatform
 from tests.support.processes import TEST_OUTPUT
 
 from .lab import LabSession
-
-__all__ = ["nexus"]
 
 SCREENSHOTS = TEST_OUTPUT / "screenshots" / "e2e"
 

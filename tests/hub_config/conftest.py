@@ -7,12 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.oidc import OidcProvider, oidc_provider
+from tests.support.oidc import OidcProvider
 from tests.support.processes import TEST_OUTPUT
 
 from .stack import NexusStack, start_stack
-
-__all__ = ["oidc_provider"]
 
 
 @pytest.fixture(scope="module")
