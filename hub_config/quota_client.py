@@ -15,6 +15,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .names import QUOTA_PREFIX
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -75,7 +77,7 @@ class Entitlements(_Model):
     allocations: list[Allocation] = Field(default_factory=list)
     sizes: list[Size] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
-    upgrade_url: str = "/services/quota/requests/new"
+    upgrade_url: str = QUOTA_PREFIX + "requests/new"
 
     def allocation(self, allocation_id: int) -> Allocation | None:
         return next((a for a in self.allocations if a.id == allocation_id), None)

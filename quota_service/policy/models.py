@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..names import SERVICE_PREFIX
+
 GIB = 1024**3
 
 
@@ -108,7 +110,7 @@ class Policy(_Strict):
     sizes: dict[str, ServerSize] = Field(min_length=1)
     tiers: dict[TierName, TierPolicy]
     notices: NoticePolicy = Field(default_factory=NoticePolicy)
-    upgrade_url: str = "/services/quota/requests/new"
+    upgrade_url: str = SERVICE_PREFIX + "requests/new"
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
