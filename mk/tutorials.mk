@@ -2,7 +2,7 @@
 # local bare repository, published by notebooks/tutorial_sync.py (the chart's CronJob program).
 #   .state/tutorials-origin.git     the local source (a new commit whenever notebooks/ changed)
 #   .state/tutorials-published/     <name> -> .trees/<tree>, read-only (what ~/tutorials shows)
-# make dev offers it with NEXUS_DEV_TUTORIALS_DIR=$(STATE_DIR)/tutorials-published.
+# make dev offers it with NEXUS_DEV_TUTORIALS_DIR=$(STATE_DIR)/tutorials-published/nexus.
 TUTORIALS_ORIGIN := $(STATE_DIR)/tutorials-origin.git
 TUTORIALS_PUBLISHED := $(STATE_DIR)/tutorials-published
 TUTORIALS_SOURCES := $(STATE_DIR)/tutorials-sources.json
