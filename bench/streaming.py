@@ -96,10 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as empty_conf:
             for label, read, kind in CASES:
                 uri, size = files[kind]
-                for config, on in CONFIGS:
-                    env = {**os.environ, **endpoint.env()}
-                    env["FSSPEC_CONFIG_DIR"] = str(platform_conf if on else empty_conf)
-                    runs = [run_read(py, env, log, read, uri) for _ in range(args.repeats)]
+                # The two configurations alternate run by run, so drift in the machine's load
+                # (it is shared) falls on both alike.
+                all_runs: dict[str, list[dict[str, Any]]] = {c: [] for c, _ in CONFIGS}
+                for _ in range(args.repeats):
+                    for config, on in CONFIGS:
+                        env = {**os.environ, **endpoint.env()}
+                        env["FSSPEC_CONFIG_DIR"] = str(platform_conf if on else empty_conf)
+                        all_runs[config].append(run_read(py, env, log, read, uri))
+                for config, _ in CONFIGS:
+                    runs = all_runs[config]
                     row = {
                         "read": label,
                         "config": config,
