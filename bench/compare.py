@@ -6,13 +6,15 @@ both see the same spells of machine load; one table of figures (base, head, head
     .venv/bin/python -m bench.compare --base c7aa747 --head HEAD [--rounds 2] [--only scan,purge]
 
 The trees reuse this checkout's environments (.venv, kernels, lab server, node_modules, Jupyter
-data), which is only right when BASE and HEAD have the same dependency files: the harness checks
-that first. Each run uses this checkout's Python with the tree as its working directory and
-PYTHONPATH, and starts the benchmark through a probe that fails the run unless bench, dev,
-hub_config, quota_service and tests are imported from that tree (the harness checks the probe's
-report too). The streaming benchmark runs once per tree when nothing it runs differs between
-BASE and HEAD (kernels/, its scripts, the data maker). Results: bench/results/compare.json and the
-table in docs/benchmarks.md (between its compare markers); worktrees are removed at the end.
+data), which is only right where BASE and HEAD have the same inputs for them: the harness refuses
+when .venv's or node_modules' differ, and leaves out (with a note) a benchmark whose kernel or
+lab server inputs differ, unless --borrow-envs. Each run uses this checkout's Python with the
+tree as its working directory and PYTHONPATH, and starts the benchmark through a probe that fails
+the run unless bench, dev, hub_config, quota_service and tests are imported from that tree (the
+harness checks the probe's report too). The streaming benchmark runs once per tree when nothing
+it runs differs between BASE and HEAD (kernels/, its scripts, the data maker). Results:
+bench/results/compare.json and the table in docs/benchmarks.md (between its compare markers);
+worktrees are removed at the end.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ RESULTS = REPO / "bench" / "results" / "compare.json"
 DOC = REPO / "docs" / "benchmarks.md"
 # Built, ignored prerequisites a tree borrows from this checkout (symlinks, removed first).
 SHARED = (".venv", ".venv-kernels", ".venv-lab", "node_modules", "build/jupyter", "build/tutorials")
-DEPENDENCIES = ("requirements", "pyproject.toml", "kernels", "package.json", "package-lock.json")
-STREAMING_INPUTS = ("kernels", "bench/streaming.py", "bench/streaming_reads.py", "notebooks/data")
+# What every tree borrows (.venv, node_modules): must be the same in both commits.
+COMMON = ("requirements", "pyproject.toml", "package.json", "package-lock.json")
+LAB = ("kernels/lab-server", "kernels/install.sh", "kernels/common")  # .venv-lab
+KERNELS = ("kernels", "notebooks/data")  # the kernel venvs, and the data the kernel makes
 TIMEOUT = 1800
 
 
@@ -49,6 +53,9 @@ class Bench:
     target: str
     args: tuple[str, ...]
     rounds: int | None = None  # None: --rounds
+    # Inputs of the borrowed environments it needs besides COMMON: where they differ between
+    # the commits, it is not run (unless --borrow-envs).
+    needs: tuple[str, ...] = ()
 
 
 # Sized so that the whole comparison takes about half an hour on two cores. The spawn and
@@ -63,11 +70,21 @@ BENCHES = {
         "bench/spawn_hook.py",
         ("--spawns", "20", "--warmup", "1", "--out", "bench/results/spawn_hook.json"),
         rounds=1,
+        needs=LAB,
     ),
     "signin": Bench(
-        "module", "bench.signin", ("--runs", "3", "--out", "bench/results/signin.json"), rounds=1
+        "module",
+        "bench.signin",
+        ("--runs", "3", "--out", "bench/results/signin.json"),
+        rounds=1,
+        needs=KERNELS,
     ),
-    "streaming": Bench("module", "bench.streaming", ("--repeats", "2", "--data-dir", "{data}")),
+    "streaming": Bench(
+        "module",
+        "bench.streaming",
+        ("--repeats", "2", "--data-dir", "{data}"),
+        needs=(*KERNELS, "bench/streaming.py", "bench/streaming_reads.py"),
+    ),
 }
 
 # Runs in the tree: reports where the project's packages come from, refuses to go on when any
@@ -209,13 +226,60 @@ def pool(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def plan(
+    base: str, head: str, names: list[str], rounds: int, borrow: bool
+) -> tuple[dict[str, int], list[str]]:
+    """Rounds per benchmark to run (those whose borrowed environments fit both commits, or all
+    with `borrow`), and the notes that say what was run how, and what was left out and why."""
+    if not same(base, head, COMMON):
+        raise SystemExit(
+            f"{', '.join(COMMON)} differ between {base[:10]} and {head[:10]}: the trees cannot "
+            "share this checkout's .venv and node_modules"
+        )
+    notes = [
+        f"{', '.join(COMMON)} are the same in both commits: both trees ran with this checkout's "
+        ".venv and node_modules.",
+        "Each figure is the median over its rounds (of two rounds, their mean); "
+        "ratio = head / base.",
+    ]
+    plans: dict[str, int] = {}
+    for n in names:
+        bench = BENCHES[n]
+        differ = [path for path in bench.needs if not same(base, head, (path,))]
+        if differ and not borrow:
+            notes.append(
+                f"Not run: {n}. Its environments' inputs ({', '.join(differ)}) differ between "
+                "the commits, and the trees only borrow this checkout's (built for HEAD); "
+                "`--borrow-envs` runs it with them anyway."
+            )
+            continue
+        if differ:
+            notes.append(
+                f"{n} ran in both trees with this checkout's environments although "
+                f"{', '.join(differ)} differ (--borrow-envs)."
+            )
+        plans[n] = bench.rounds or rounds
+        if n == "streaming" and not differ:
+            plans[n] = 1
+            notes.append(
+                "Nothing the streaming benchmark runs differs between the commits "
+                f"({', '.join(bench.needs)}): it ran once per tree (base, then head)."
+            )
+    return plans, notes
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description="BASE and HEAD's benchmarks side by side.")
     ap.add_argument("--base", default="c7aa747", help="the commit before the change")
     ap.add_argument("--head", default="HEAD", help="the commit after it (default: the current one)")
     ap.add_argument("--rounds", type=int, default=2, help="runs per tree of each benchmark")
     ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated benchmarks")
     ap.add_argument("--workdir", type=Path, default=REPO.parent / "bench-worktrees")
+    ap.add_argument(
+        "--borrow-envs",
+        action="store_true",
+        help="run benchmarks whose kernel or lab environments differ between the commits too",
+    )
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n]
     unknown = sorted(set(names) - set(BENCHES))
@@ -227,48 +291,28 @@ def main(argv: list[str] | None = None) -> int:
     base_sha, head_sha = (
         git("rev-parse", "--verify", f"{r}^{{commit}}") for r in (args.base, args.head)
     )
-    if not same(base_sha, head_sha, DEPENDENCIES):
-        raise SystemExit(
-            f"{', '.join(DEPENDENCIES)} differ between {args.base} and {args.head}: the trees "
-            "cannot share this checkout's environments"
-        )
-    streaming_once = same(base_sha, head_sha, STREAMING_INPUTS)
-    rounds = {n: BENCHES[n].rounds or args.rounds for n in names}
-    if "streaming" in rounds and streaming_once:
-        rounds["streaming"] = 1
+    rounds, notes = plan(base_sha, head_sha, names, args.rounds, args.borrow_envs)
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     uptime_start = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     trees = [add_tree("base", args.base, args.workdir), add_tree("head", args.head, args.workdir)]
     runs: list[dict[str, Any]] = []
     try:
-        for name in names:
+        for name in rounds:
             for round_no in range(1, rounds[name] + 1):
                 for tree in trees:
                     runs.append(run_one(name, tree, round_no, args.workdir))
     finally:
         for tree in trees:
             remove_tree(tree.path)
-    notes = [
-        f"Dependency files ({', '.join(DEPENDENCIES)}) are the same in both commits: both trees "
-        "ran with this checkout's environments.",
-        "Each figure is the median over its rounds (of two rounds, their mean); "
-        "ratio = head / base.",
-    ]
+    options = "; ".join(f"{n} `{' '.join(BENCHES[n].args)}`" for n in rounds)
     notes.append(
         "Rounds per tree: "
         + ", ".join(f"{n} {r}" for n, r in rounds.items())
         + "; benchmark options: "
-        + "; ".join(f"{n} `{' '.join(BENCHES[n].args)}`" for n in names).replace(
-            "{data}", str(args.workdir / "data")
-        )
+        + options.replace("{data}", str(args.workdir / "data"))
         + "."
     )
-    if "streaming" in names and streaming_once:
-        notes.append(
-            f"Nothing the streaming benchmark runs differs ({', '.join(STREAMING_INPUTS)}): it ran "
-            "once per tree (base, then head), not in rounds."
-        )
     result = {
         "command": command,
         "started": started,
@@ -279,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "trees": {t.side: {"rev": t.rev, "sha": t.sha, "subject": t.subject} for t in trees},
         "rounds": rounds,
         "order": "per benchmark and round: base, then head",
-        "bench_args": {n: list(BENCHES[n].args) for n in names},
+        "bench_args": {n: list(BENCHES[n].args) for n in rounds},
         "notes": notes,
         "figures": pool(runs),
         "runs": runs,

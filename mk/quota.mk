@@ -15,6 +15,6 @@ bench-purge: venv  ## purge execute vs find -delete on identical trees -> bench/
 BASE ?= c7aa747
 HEAD ?= HEAD
 bench-compare: venv postgres node_modules/.installed hub-singleuser kernels /usr/bin/chromium  ## every benchmark at BASE (c7aa747) and HEAD, interleaved -> bench/results/compare.json, docs/benchmarks.md
-	$(VPY) -m bench.compare --base $(BASE) --head $(HEAD)
+	$(VPY) -m bench.compare --base $(BASE) --head $(HEAD) $(BENCH_ARGS)
 
 .PHONY: bench-decisions bench-scan bench-purge bench-compare
