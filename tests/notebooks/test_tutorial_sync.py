@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import stat
@@ -218,3 +219,26 @@ def test_a_failing_source_keeps_its_last_tree(origin: Origin, tmp_path: Path) ->
     assert run_sync(other, dest).returncode == 0
     assert not (dest / "nexus").exists() and (dest / "other" / "a.ipynb").is_file()
     assert len(list((dest / ".trees").iterdir())) == 1
+
+
+def test_unsafe_entry_paths_are_skipped_even_past_fsck(origin: Origin, tmp_path: Path) -> None:
+    """write_tree's own check, for entries git's fsck would already refuse."""
+    sys.path.insert(0, str(SYNC.parent))
+    try:
+        sync = importlib.import_module("tutorial_sync")
+    finally:
+        sys.path.remove(str(SYNC.parent))
+    origin.commit({"notebooks/a.ipynb": "a"})
+    oid = origin.git("hash-object", "-w", "--stdin", stdin="payload")
+    entries = [
+        sync.Entry("100644", oid, path)
+        for path in ["../escape", "sub/../../escape", "/abs", "sub/.GIT/config", "ok/file"]
+    ]
+    root = tmp_path / "deep" / "tree"
+    root.mkdir(parents=True)
+    warnings: list[str] = []
+    written = sync.write_tree(origin.work / ".git", entries, root, warnings)
+    assert written == 1 and (root / "ok" / "file").read_text() == "payload"
+    assert len(warnings) == 4 and all("unsafe path" in w for w in warnings)
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["tree"]
+    assert not (tmp_path / "escape").exists()
