@@ -194,6 +194,9 @@ def _assert_manifest(
     assert mounts["/home/jovyan"]["subPath"] == f"{values['efs']['homeDir']}/{directory}"
     assert mounts["/home/jovyan/scratch"]["subPath"] == f"{values['efs']['scratchDir']}/{directory}"
     assert "/home/jovyan/tutorials" not in {m["mountPath"] for m in container["volumeMounts"]}
+    # The tutorials CronJob's folder, read-only where the image's ~/tutorials link points.
+    tutorials = mounts["/opt/nexus/tutorials"]
+    assert tutorials["subPath"] == values["tutorials"]["efsDir"] and tutorials["readOnly"] is True
     tolerations = manifest["spec"]["tolerations"]
     # z2jh's user-pod toleration stays beside the size's.
     assert {"key": "hub.jupyter.org/dedicated", "operator": "Equal", "value": "user"}.items() <= (
