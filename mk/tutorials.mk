@@ -2,7 +2,7 @@
 # local bare repository, published by notebooks/tutorial_sync.py (the chart's CronJob program).
 #   .state/tutorials-origin.git     the local source (a new commit whenever notebooks/ changed)
 #   .state/tutorials-published/     <name> -> .trees/<tree>, read-only (what ~/tutorials shows)
-# make dev offers it with NEXUS_DEV_TUTORIALS_DIR=$(STATE_DIR)/tutorials-published/nexus.
+# make dev syncs it first and offers it (NEXUS_DEV_TUTORIALS_DIR, unless already set).
 TUTORIALS_ORIGIN := $(STATE_DIR)/tutorials-origin.git
 TUTORIALS_PUBLISHED := $(STATE_DIR)/tutorials-published
 TUTORIALS_SOURCES := $(STATE_DIR)/tutorials-sources.json
@@ -32,3 +32,7 @@ tutorials-sync: tutorials-origin | $(VENV)/.installed  ## publish the local tuto
 	@printf '{"sources": [{"name": "nexus", "repo": "%s", "ref": "main", "path": "notebooks"}]}\n' \
 	  "$(TUTORIALS_ORIGIN)" > $(TUTORIALS_SOURCES)
 	$(VPY) notebooks/tutorial_sync.py --config $(TUTORIALS_SOURCES) --dest $(TUTORIALS_PUBLISHED)
+
+# make dev: the same program on the local repository, before the platform starts.
+DEV_PREREQS += tutorials-sync
+dev: export NEXUS_DEV_TUTORIALS_DIR ?= $(TUTORIALS_PUBLISHED)/nexus
