@@ -92,16 +92,23 @@ def write_tree(gitdir: Path, entries: list[Entry], root: Path, warn: list[str]) 
             links[entry.path] = entry
         else:
             warn.append(f"skipped {entry.path!r} (mode {entry.mode}: submodule or unknown)")
-    by_oid: dict[str, list[str]] = {}
-    for entry in [*files.values(), *links.values()]:
-        by_oid.setdefault(entry.oid, []).append(entry.path)
-    contents = dict(read_blobs(gitdir, list(by_oid)))
+    # One blob in memory at a time (a repository of notebooks with outputs is large); the
+    # files of each blob are written as it arrives, symlink targets kept for the end.
+    paths_of: dict[str, list[str]] = {}
+    for path, entry in files.items():
+        paths_of.setdefault(entry.oid, []).append(path)
+    link_oids = {e.oid for e in links.values()}
+    wanted = list(dict.fromkeys([*paths_of, *link_oids]))
+    targets: dict[str, str] = {}
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        for path in sorted(files):
-            _write_file(root_fd, path, contents[files[path].oid])
+        for oid, data in read_blobs(gitdir, wanted):
+            for path in paths_of.get(oid, []):
+                _write_file(root_fd, path, data)
+            if oid in link_oids:
+                targets[oid] = data.decode("utf-8", "replace")
         for path in sorted(links):
-            target = contents[links[path].oid].decode("utf-8", "replace")
+            target = targets[links[path].oid]
             if not link_allowed(path, target, set(links)):
                 warn.append(f"skipped symlink {path!r} -> {target!r} (leaves the tree)")
                 continue
