@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import helm_python
 import pytest
 
 from hub_config import builders
@@ -95,3 +96,23 @@ def test_rendered_cronjob_publishes_where_user_pods_mount(tmp_path: Path) -> Non
     assert result.returncode == 4
     assert "'no-such-branch' is not a branch or tag of" in result.stderr
     assert (published / "a.ipynb").read_text() == "v2"
+
+
+def _tutorials_values(tutorials: dict[str, Any], subdir: str | None) -> Obj:
+    return deep_merge(
+        ci_values("minimal-values.yaml"),
+        {
+            "tutorials": tutorials,
+            "jupyterhub": {"custom": {"nexus": {"tutorials_subdir": subdir}}},
+        },
+    )
+
+
+def test_hub_mount_and_cronjob_folder_must_agree() -> None:
+    with pytest.raises(helm_python.HelmError, match=r"must equal tutorials\.efsDir"):
+        render(_tutorials_values({"efsDir": "elsewhere"}, "tutorials"))
+    with pytest.raises(helm_python.HelmError, match="set it to null"):
+        render(_tutorials_values({"enabled": False}, "tutorials"))
+    objects = render(_tutorials_values({"enabled": False}, None))
+    assert not [n for n in by_kind(objects, "CronJob") if "tutorials" in n]
+    assert not [n for n in by_kind(objects, "NetworkPolicy") if "tutorials" in n]

@@ -12,12 +12,16 @@ that folder read-only (hub_config: custom.nexus.tutorials_subdir). Names and pat
 
 {{- /* Rendered only with EFS (the trees live there); the hub must mount the same folder. */ -}}
 {{- define "nexus.tutorials.enabled" -}}
-{{- if and .Values.tutorials.enabled .Values.efs.enabled -}}
+{{- if .Values.efs.enabled -}}
 {{- $subdir := dig "custom" "nexus" "tutorials_subdir" "" .Values.jupyterhub | default "" | toString -}}
+{{- if .Values.tutorials.enabled -}}
 {{- if ne $subdir (toString .Values.tutorials.efsDir) -}}
 {{- fail (printf "jupyterhub.custom.nexus.tutorials_subdir (%q) must equal tutorials.efsDir (%q): user servers mount the folder the CronJob writes" $subdir (toString .Values.tutorials.efsDir)) -}}
 {{- end -}}
 true
+{{- else if $subdir -}}
+{{- fail (printf "tutorials.enabled is false but jupyterhub.custom.nexus.tutorials_subdir is %q: set it to null, or user servers mount a folder nothing fills over the image's tutorials" $subdir) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
