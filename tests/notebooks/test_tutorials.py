@@ -17,6 +17,7 @@ TUTORIALS = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 def test_there_are_three_tutorials() -> None:
     assert TUTORIALS == [
+        "calibrate_and_stream.ipynb",  # run by tests/kernels/test_pipeline_offline.py
         "cross_archive_cloud_access.ipynb",
         "data_discovery_and_access.ipynb",
         "working_with_roman_asdf.ipynb",
@@ -28,7 +29,8 @@ def test_tutorial_is_clean_and_tagged(name: str) -> None:
     """Committed without outputs, in a platform kernel, with internet cells tagged."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)  # type: ignore[no-untyped-call]
     nbformat.validate(nb)
-    assert nb.metadata["kernelspec"]["name"] == "roman-research-nexus"
+    kernel = "roman-calibration" if name == "calibrate_and_stream.ipynb" else "roman-research-nexus"
+    assert nb.metadata["kernelspec"]["name"] == kernel
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     network_calls = re.compile(r"astroquery\.\w+ import|TAPService\(|query_criteria|Heasarc\(\)")
