@@ -186,16 +186,22 @@ def kube_volumes(
             "subPath": f"{settings.scratch_subdir}/{directory}",
         },
     ]
-    if settings.tutorials_subdir:
-        # The tutorials CronJob's trees; read-only, and over the image's own copy.
-        mounts.append(
-            {
-                "name": claims[settings.home_pvc_name],
-                "mountPath": settings.tutorials_mount_path,
-                "subPath": settings.tutorials_subdir,
-                "readOnly": True,
-            }
-        )
+    shared = [
+        # The tutorials CronJob's trees, over the image's own copy; the CRDS cache CronJob's
+        # cache, where the kernels' CRDS_PATH points. Both read-only.
+        (settings.tutorials_subdir, settings.tutorials_mount_path),
+        (settings.crds_subdir, settings.crds_mount_path),
+    ]
+    for subdir, mount_path in shared:
+        if subdir:
+            mounts.append(
+                {
+                    "name": claims[settings.home_pvc_name],
+                    "mountPath": mount_path,
+                    "subPath": subdir,
+                    "readOnly": True,
+                }
+            )
     return volumes, mounts
 
 

@@ -272,6 +272,15 @@ class HubSettings(BaseSettings):
         default="/opt/nexus/tutorials",
         description="Kubernetes: where they are mounted (the image's ~/tutorials link points here)",
     )
+    crds_subdir: str | None = Field(
+        default=None,
+        description="Kubernetes: folder on the claim of the shared CRDS cache (= the chart's "
+        "crdsCache.efsDir), mounted read-only; none when unset",
+    )
+    crds_mount_path: str = Field(
+        default="/crds",
+        description="Kubernetes: where it is mounted (the image's CRDS_PATH)",
+    )
 
     @field_validator("oidc_scopes", "allowed_groups", "admin_groups", "admin_users", mode="before")
     @classmethod
@@ -281,7 +290,7 @@ class HubSettings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("home_subdir", "scratch_subdir", "tutorials_subdir")
+    @field_validator("home_subdir", "scratch_subdir", "tutorials_subdir", "crds_subdir")
     @classmethod
     def _relative_folder(cls, value: str | None) -> str | None:
         if value is None:
