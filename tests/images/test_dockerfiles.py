@@ -148,3 +148,19 @@ def test_tutorials_install_read_only(tmp_path: Path) -> None:
         env={"NEXUS_TUTORIALS_DIR": str(dest), "PATH": "/usr/bin:/bin"},
     )
     assert (home / "tutorials").resolve() == dest.resolve()
+
+
+def test_user_image_can_run_the_tutorials_cronjob() -> None:
+    """The chart's tutorials CronJob runs its sync script in the user image by default: that
+    image must hold git (base-notebook has none) and the script at the path the chart names."""
+    tpl = (REPO_ROOT / "helm/roman-nexus/templates/tutorials/_tutorials.tpl").read_text()
+    found = re.search(r'define "nexus\.tutorials\.script" -}}([^{]+){{', tpl)
+    assert found, "the chart no longer names the sync script"
+    script = Path(found.group(1).strip())
+    runs = " ".join(instructions("user", "RUN"))
+    assert re.search(r"apt-get install [^&]*\bgit\b", runs), "the user image installs no git"
+    copies = [c.split() for c in instructions("user", "COPY")]
+    sources = {Path(c[-1]): Path(c[0]) for c in copies if len(c) == 2}
+    local = sources.get(script.parent)
+    assert local is not None, f"nothing in the user image is copied to {script.parent}"
+    assert (REPO_ROOT / local / script.name).is_file()
