@@ -36,6 +36,9 @@ class KubeApplier:
 
     def apply(self, spawner: Any, plan: SpawnPlan) -> None:
         apply_common(spawner, plan, self.settings)
+        if plan.image:
+            # The chosen release's user image (fail-open keeps the chart's default image).
+            spawner.image = plan.image
         spawner.node_selector = dict(plan.size.node_selector)
         spawner.tolerations = merge_tolerations(
             entries(spawner.tolerations), builders.tolerations(plan.size)

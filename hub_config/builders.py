@@ -41,6 +41,11 @@ class SpawnPlan:
     home_soft_bytes: int | None = None
     home_hard_bytes: int | None = None
     scratch_retention_days: int | None = None
+    # The environment release the decision names (None: fail-open, or a policy without
+    # releases): its id and the user image KubeSpawner runs.
+    release: str | None = None
+    release_name: str | None = None
+    image: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -61,6 +66,9 @@ def plan_from_decision(username: str, server_name: str, decision: SpawnAllowed) 
         home_soft_bytes=decision.home_soft_bytes,
         home_hard_bytes=decision.home_hard_bytes,
         scratch_retention_days=decision.scratch_retention_days,
+        release=decision.release.id if decision.release else None,
+        release_name=decision.release.display_name if decision.release else None,
+        image=decision.release.image if decision.release else None,
     )
 
 
@@ -149,6 +157,8 @@ def environment(plan: SpawnPlan, quota_public_path: str) -> dict[str, str]:
         "NEXUS_QUOTA_FAIL_OPEN": "1" if plan.fail_open else "0",
         "NEXUS_NOTICE": plan.notice or "",
         "NEXUS_QUOTA_URL": quota_public_path,
+        "NEXUS_RELEASE": plan.release or "",
+        "NEXUS_RELEASE_NAME": plan.release_name or "",
     }
     env.update(plan.extra_env)
     return env

@@ -222,6 +222,8 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
         options = spawner.user_options or {}
         size = options.get("profile")
         allocation = options.get("allocation")
+        chosen = options.get("release")
+        release = str(chosen) if chosen not in (None, "") else None
         try:
             allocation_id = int(allocation) if allocation not in (None, "") else None
         except (TypeError, ValueError):
@@ -230,7 +232,7 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
             if not size:
                 size = await self._default_size(username)
             decision = await self.client.spawn_decision(
-                username, server_name, str(size), allocation_id
+                username, server_name, str(size), allocation_id, release
             )
         except QuotaUnavailable as exc:
             self.unreachable("spawn", exc)

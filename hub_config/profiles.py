@@ -2,8 +2,10 @@
 
 Profiles carry no `kubespawner_override`: the pre-spawn hook applies the size the quota
 service decided (which can differ from the one chosen, e.g. in clean-up mode). The form
-field names are KubeSpawner's (`profile`, `profile-option-<size>--allocation`), so
-`user_options` look the same for both spawners: `{"profile": size, "allocation": id}`.
+field names are KubeSpawner's (`profile`, `profile-option-<size>--allocation`,
+`profile-option-<size>--release`), so `user_options` look the same for both spawners:
+`{"profile": size, "allocation": id, "release": release id}`. The environment release
+choice (policy `releases`, current first and preselected) is one option of every size.
 
 KubeSpawner's form template renders every string of an entry WITHOUT escaping, and labels
 carry user-supplied text (a consortium's name can be a requester's proposal reference), so
@@ -19,7 +21,7 @@ from tornado import web
 
 from . import builders
 from .hook import UNREACHABLE_MESSAGE, QuotaSpawnHook, Shared, SpawnRefused
-from .quota_client import Allocation, Entitlements, QuotaUnavailable, Size
+from .quota_client import Allocation, Entitlements, QuotaUnavailable, Release, Size
 
 GIB = 1024**3
 # The entry keys KubeSpawner's form.html prints as text or attribute values.
@@ -77,20 +79,35 @@ def size_profile(size: Size, ent: Entitlements) -> dict[str, Any]:
         "description": description,
         "kubespawner_override": {},
     }
+    options: dict[str, Any] = {}
+    if ent.releases:
+        options["release"] = release_option(ent.releases)
     if len(allocations) > 1:
-        profile["profile_options"] = {
-            "allocation": {
-                "display_name": "Charge to",
-                "choices": {
-                    str(a.id): {
-                        "display_name": f"{a.label} — {_left(a)}",
-                        "kubespawner_override": {},
-                    }
-                    for a in allocations
-                },
-            }
+        options["allocation"] = {
+            "display_name": "Charge to",
+            "choices": {
+                str(a.id): {
+                    "display_name": f"{a.label} — {_left(a)}",
+                    "kubespawner_override": {},
+                }
+                for a in allocations
+            },
         }
+    if options:
+        profile["profile_options"] = options
     return profile
+
+
+def release_option(releases: list[Release]) -> dict[str, Any]:
+    """The "Environment" choice: one choice per release, the current one preselected."""
+    choices: dict[str, Any] = {}
+    for r in releases:
+        label = f"{r.display_name} (current)" if r.current else f"{r.display_name} (previous)"
+        choice: dict[str, Any] = {"display_name": label, "kubespawner_override": {}}
+        if r.current:
+            choice["default"] = True
+        choices[r.id] = choice
+    return {"display_name": "Environment", "choices": choices}
 
 
 def build_profiles(ent: Entitlements) -> list[dict[str, Any]]:
@@ -155,15 +172,15 @@ def render_form(profiles: list[dict[str, Any]]) -> str:
             f'value="{slug}"{checked}> <strong>{p["display_name"]}</strong> — '
             f"{p['description']}</label>"
         )
-        option = p.get("profile_options", {}).get("allocation")
-        if option:
+        for name, option in p.get("profile_options", {}).items():
             choices = "".join(
-                f'<option value="{k}">{v["display_name"]}</option>'
+                f'<option value="{k}"{" selected" if v.get("default") else ""}>'
+                f"{v['display_name']}</option>"
                 for k, v in option["choices"].items()
             )
             row += (
                 f" <label>{option['display_name']} "
-                f'<select name="profile-option-{slug}--allocation">{choices}</select></label>'
+                f'<select name="profile-option-{slug}--{name}">{choices}</select></label>'
             )
         rows.append(row + "</div>")
     return "\n".join(rows)

@@ -69,6 +69,17 @@ class Storage(_Model):
     over_hard: bool = False
 
 
+class Release(_Model):
+    """An environment release the spawn form offers: its user image and kernel locks."""
+
+    id: str
+    display_name: str
+    description: str = ""
+    image: str
+    kernel_locks: list[str] = Field(default_factory=list)
+    current: bool = False
+
+
 class Entitlements(_Model):
     username: str
     tier: str
@@ -78,6 +89,7 @@ class Entitlements(_Model):
     sizes: list[Size] = Field(default_factory=list)
     storage: Storage = Field(default_factory=Storage)
     upgrade_url: str = QUOTA_PREFIX + "requests/new"
+    releases: list[Release] = Field(default_factory=list)
 
     def allocation(self, allocation_id: int) -> Allocation | None:
         return next((a for a in self.allocations if a.id == allocation_id), None)
@@ -108,6 +120,7 @@ class SpawnAllowed(_Model):
     home_quota_hard_bytes: int | None = None
     scratch_retention_days: int | None = None
     restore: RestoreStatus | None = None
+    release: Release | None = None
 
     @property
     def home_soft_bytes(self) -> int | None:
@@ -212,11 +225,18 @@ class QuotaClient:
         return ent
 
     async def spawn_decision(
-        self, username: str, server_name: str, size: str, allocation_id: int | None
+        self,
+        username: str,
+        server_name: str,
+        size: str,
+        allocation_id: int | None,
+        release: str | None = None,
     ) -> SpawnDecision:
         payload: dict[str, Any] = {"username": username, "server_name": server_name, "size": size}
         if allocation_id is not None:
             payload["allocation_id"] = allocation_id
+        if release is not None:
+            payload["release"] = release
         body = await self._request("POST", "hub/spawn-decisions", json=payload)
         try:
             return _decision_adapter.validate_python(body)

@@ -52,7 +52,9 @@ async def spawn_decision(
     """Decide a spawn. An allowed decision opens a session on the chosen allocation, and starts
     restoring the person's archived home in the background (`restore`), never waiting for it."""
     decision = await factory.run(
-        lambda svc: svc.spawn.decide(body.username, body.server_name, body.size, body.allocation_id)
+        lambda svc: svc.spawn.decide(
+            body.username, body.server_name, body.size, body.allocation_id, body.release
+        )
     )
     if isinstance(decision, SpawnAllowed):
         restore = await start_restore(factory, body.username)

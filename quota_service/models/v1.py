@@ -130,6 +130,17 @@ class NoticeView(BaseModel):
     due_at: datetime | None
 
 
+class ReleaseView(BaseModel):
+    """An environment release offered at spawn (the policy's `releases`)."""
+
+    id: str
+    display_name: str
+    description: str = ""
+    image: str
+    kernel_locks: list[str] = Field(default_factory=list)
+    current: bool
+
+
 class Entitlements(BaseModel):
     username: str
     tier: str
@@ -139,6 +150,8 @@ class Entitlements(BaseModel):
     sizes: list[SizeView]
     storage: StorageView
     upgrade_url: str
+    # Current first; empty when the policy names no releases.
+    releases: list[ReleaseView] = Field(default_factory=list)
 
 
 class SpawnDecisionIn(_In):
@@ -146,6 +159,9 @@ class SpawnDecisionIn(_In):
     server_name: str = Field(default="", max_length=255)
     size: str = Field(min_length=1, max_length=64)
     allocation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    # A release id of the policy; None: the current one. Any other text is refused with
+    # `unknown_release` (checked against the policy, not a pattern, so the message lists them).
+    release: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class SpawnAllowed(BaseModel):
@@ -163,6 +179,7 @@ class SpawnAllowed(BaseModel):
     home_quota_soft_bytes: int | None
     home_quota_hard_bytes: int | None
     scratch_retention_days: int
+    release: ReleaseView | None = None
 
 
 class SpawnDenied(BaseModel):
@@ -202,6 +219,7 @@ class SessionView(BaseModel):
     cpu_hours_charged: float
     cleanup_mode: bool
     close_reason: str | None
+    release: str | None = None
 
 
 class RequestIn(_In):

@@ -106,11 +106,68 @@ class NoticePolicy(_Strict):
     expiry_warning_days: list[int] = Field(default_factory=lambda: [30, 7, 1])
 
 
+# Release ids and image references: plain ASCII tokens (they reach pod specs and labels).
+RELEASE_ID_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"
+# Plain text for names people read: no markup characters, no control characters.
+_PLAIN_TEXT = r"^[^<>&\x00-\x1f\x7f]{1,80}$"
+
+
+class ReleaseImage(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._/:-]*$", max_length=255)
+    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+
+class Release(_Strict):
+    """One environment release people choose at spawn: its user image and kernel locks."""
+
+    id: str = Field(pattern=RELEASE_ID_PATTERN)
+    display_name: str = Field(pattern=_PLAIN_TEXT)
+    description: str = Field(default="", pattern=r"^[^<>&\x00-\x1f\x7f]{0,200}$")
+    image: ReleaseImage
+    # The lock files the image's kernels were built from (paths in the repository at the
+    # release's tag), so a release says what it contains.
+    kernel_locks: list[str] = Field(min_length=1)
+    current: bool = False
+
+
 class Policy(_Strict):
     sizes: dict[str, ServerSize] = Field(min_length=1)
     tiers: dict[TierName, TierPolicy]
     notices: NoticePolicy = Field(default_factory=NoticePolicy)
     upgrade_url: str = SERVICE_PREFIX + "requests/new"
+    # Offered at spawn, current first; empty: no choice (the chart's single user image).
+    releases: list[Release] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _releases(self) -> Policy:
+        if not self.releases:
+            return self
+        ids = [r.id for r in self.releases]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"releases: ids must be unique; repeated: {', '.join(twice)}")
+        current = [r.id for r in self.releases if r.current]
+        if len(current) != 1:
+            raise ValueError(
+                "releases: exactly one release must be current: true; "
+                f"found {len(current)} ({', '.join(current) or 'none'})"
+            )
+        return self
+
+    @property
+    def current_release(self) -> Release | None:
+        return next((r for r in self.releases if r.current), None)
+
+    def release(self, release_id: str) -> Release | None:
+        return next((r for r in self.releases if r.id == release_id), None)
+
+    def offered_releases(self) -> list[Release]:
+        """The current release first, then the others in policy order."""
+        return sorted(self.releases, key=lambda r: not r.current)
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:

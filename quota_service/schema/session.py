@@ -39,3 +39,5 @@ class ServerSession(Base):
     cpu_hours_charged: Mapped[float] = mapped_column(Float, default=0.0)
     close_reason: Mapped[str | None] = mapped_column(String(64))
     warned_at: Mapped[datetime | None]
+    # The environment release chosen at spawn (policy `releases`); NULL before releases.
+    release: Mapped[str | None] = mapped_column(String(64))

@@ -207,4 +207,5 @@ def _session_view(row: ServerSession, username: str, tier: str) -> SessionView:
         cpu_hours_charged=round(row.cpu_hours_charged, 6),
         cleanup_mode=row.cleanup_mode,
         close_reason=row.close_reason,
+        release=row.release,
     )

@@ -11,7 +11,8 @@ from sqlalchemy import Select, Table, bindparam, case, insert, select, union_all
 from sqlalchemy.orm import aliased
 
 from ..errors import InvalidInput
-from ..models.v1 import Entitlements, SpawnAllowed, SpawnDenied
+from ..models.v1 import Entitlements, ReleaseView, SpawnAllowed, SpawnDenied
+from ..policy import Release
 from ..schema import Allocation, ServerSession, User
 from ..store.sessions import is_open
 from . import ledger
@@ -109,6 +110,7 @@ class SpawnService(SessionService):
             ],
             storage=storage,
             upgrade_url=policy.upgrade_url,
+            releases=[release_view(r) for r in policy.offered_releases()],
         )
 
     @staticmethod
@@ -128,11 +130,14 @@ class SpawnService(SessionService):
         server_name: str,
         size_name: str,
         allocation_id: int | None = None,
+        release_id: str | None = None,
     ) -> SpawnAllowed | SpawnDenied:
-        """Allow (opening its session) or deny a spawn of `server_name` at `size_name`.
+        """Allow (opening its session) or deny a spawn of `server_name` at `size_name`, in
+        environment release `release_id` (None: the current one).
 
         Raises:
-            InvalidInput: `size_name` is not a server size of the policy (`unknown_size`).
+            InvalidInput: `size_name` is not a server size of the policy (`unknown_size`), or
+                `release_id` is not one of its releases (`unknown_release`).
         """
         policy = self.ctx.policy
         if size_name not in policy.sizes:
@@ -140,6 +145,7 @@ class SpawnService(SessionService):
                 f"unknown server size {size_name!r}; sizes are: {', '.join(policy.sizes)}",
                 code="unknown_size",
             )
+        release = self._release(release_id)
         # Round trips are the cost of a decision: one for the person and their storage, one
         # to lock their allocations (with pools), one for open sessions, one to insert.
         user, snapshot = self.users.sign_in(username)
@@ -246,6 +252,7 @@ class SpawnService(SessionService):
                 "charged_until": now,
                 "ended_at": None,
                 "cpu_hours_charged": 0.0,
+                "release": release.id if release is not None else None,
             },
         ).scalar_one()
         return SpawnAllowed(
@@ -262,7 +269,22 @@ class SpawnService(SessionService):
             home_quota_soft_bytes=quota[0] if quota else None,
             home_quota_hard_bytes=quota[1] if quota else None,
             scratch_retention_days=tier.scratch_retention_days,
+            release=release_view(release) if release is not None else None,
         )
+
+    def _release(self, release_id: str | None) -> Release | None:
+        """The chosen release, or the current one; None when the policy names none."""
+        policy = self.ctx.policy
+        if release_id is None:
+            return policy.current_release
+        release = policy.release(release_id)
+        if release is None:
+            offered = ", ".join(f"{r.id} ({r.display_name})" for r in policy.offered_releases())
+            raise InvalidInput(
+                f"unknown environment release {release_id!r}; releases are: {offered or 'none'}",
+                code="unknown_release",
+            )
+        return release
 
     def _choose_allocation(
         self, mine: list[Allocation], size_name: str, allocation_id: int | None, cleanup: bool
@@ -344,6 +366,17 @@ class SpawnService(SessionService):
         }
         query = _OPEN_IN_POOL if pool is not None else _OPEN_ON_ALLOCATION
         return [OpenSession(*row) for row in self.ctx.session.execute(query, params)]
+
+
+def release_view(release: Release) -> ReleaseView:
+    return ReleaseView(
+        id=release.id,
+        display_name=release.display_name,
+        description=release.description,
+        image=release.image.reference,
+        kernel_locks=list(release.kernel_locks),
+        current=release.current,
+    )
 
 
 def _date(value: datetime | None) -> str:
