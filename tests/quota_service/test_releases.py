@@ -100,13 +100,12 @@ def test_the_chosen_release_is_answered_and_recorded_on_the_session(factory: Fac
     assert previous.release.image == "ghcr.io/roman-research-nexus/user:0.0.9"
     assert default.release is not None and default.release.id == "2026.2"
     with factory.unit_of_work() as svc:
-        rows = dict(
-            svc.ctx.session.execute(
-                select(ServerSession.id, ServerSession.release).where(
-                    ServerSession.id.in_([previous.session_id, default.session_id])
-                )
-            ).all()
-        )
+        found = svc.ctx.session.execute(
+            select(ServerSession.id, ServerSession.release).where(
+                ServerSession.id.in_([previous.session_id, default.session_id])
+            )
+        ).all()
+        rows = {sid: release for sid, release in found}
         listed = {s.id: s.release for s in svc.spawn.open_sessions()}
     assert rows == {previous.session_id: "2026.1", default.session_id: "2026.2"}
     assert listed[previous.session_id] == "2026.1"
