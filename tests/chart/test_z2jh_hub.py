@@ -135,7 +135,12 @@ def grant(quota: QuotaStack, username: str, tier: str) -> int | None:
 
 
 async def spawn_manifest(
-    c: Config, hub_pod: HubPod, username: str, size: str, allocation: int | None
+    c: Config,
+    hub_pod: HubPod,
+    username: str,
+    size: str,
+    allocation: int | None,
+    release: str | None = None,
 ) -> dict[str, Any]:
     user = SimpleNamespace(name=username, id=1, url=f"/user/{username}/", groups=[])
     with hub_pod.environment():
@@ -143,6 +148,8 @@ async def spawn_manifest(
         spawner.user_options = {"profile": size}
         if allocation is not None:
             spawner.user_options["allocation"] = str(allocation)
+        if release is not None:
+            spawner.user_options["release"] = release
         await spawner.load_user_options()
         await c.Spawner.pre_spawn_hook(spawner)
         manifest = await spawner.get_pod_manifest()
@@ -232,6 +239,28 @@ async def test_hostile_usernames_get_their_own_directories(
     grant(quota, username, "entry")
     manifest = await spawn_manifest(z2jh_config, hub_pod, username, "small", None)
     _assert_manifest(manifest, z2jh_config, username, "small", "entry")
+
+
+@one_loop
+@pytest.mark.parametrize("release", [None, "2026.2", "2026.1"])
+async def test_the_pod_runs_the_chosen_releases_image(
+    z2jh_config: Config, hub_pod: HubPod, quota: QuotaStack, release: str | None
+) -> None:
+    """Issue 16 item 5: one image per release (quota.policy.releases); none chosen: current."""
+    username = f"release-{release or 'default'}"
+    grant(quota, username, "entry")
+    manifest = await spawn_manifest(z2jh_config, hub_pod, username, "small", None, release)
+    _assert_manifest(manifest, z2jh_config, username, "small", "entry")
+    releases = {
+        r["id"]: r
+        for r in merged_values(ci_values("eks-values.yaml"))["quota"]["policy"]["releases"]
+    }
+    chosen = releases[release or "2026.2"]
+    (container,) = manifest["spec"]["containers"]
+    assert container["image"] == f"{chosen['image']['name']}:{chosen['image']['tag']}"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["NEXUS_RELEASE"] == chosen["id"]
+    assert env["NEXUS_RELEASE_NAME"] == chosen["display_name"]
 
 
 def test_the_quota_service_accepts_what_the_rule_maps_and_refuses_the_rest(
