@@ -1,6 +1,6 @@
 """The shared CRDS cache (issue 16 item 4): the crds-sync CronJob and the users' read-only mount.
 
-Rendered with crdsCache.enabled and jupyterhub.custom.nexus.crds_subdir (both off by default):
+Rendered with crdsCache.enabled and jupyterhub.custom.nexus.crds_subdir (both on by default):
 the CronJob writes crdsCache.efsDir on the EFS claim, validates strict, and its rendered command
 and environment run here with the Calibration kernel standing in for the image's; the hub mounts
 the same folder read-only where the image's CRDS_PATH points.
@@ -54,10 +54,11 @@ def crds_cronjob(objects: list[Obj]) -> Obj:
     return cronjob
 
 
-def test_off_by_default() -> None:
-    objects = render(ci_values("minimal-values.yaml"))
+def test_on_by_default_and_off_together() -> None:
+    assert crds_cronjob(render(ci_values("minimal-values.yaml")))
+    objects = render(values({"enabled": False}, subdir=None))
     assert not [n for n in by_kind(objects, "CronJob") if "crds" in n]
-    nexus = merged_values(ci_values("minimal-values.yaml"))["jupyterhub"]["custom"]["nexus"]
+    nexus = merged_values(values({"enabled": False}, subdir=None))["jupyterhub"]["custom"]["nexus"]
     _volumes, mounts = builders.kube_volumes(HubSettings(**nexus), "alice")
     assert not [m for m in mounts if m["mountPath"] == "/crds"]
 

@@ -48,6 +48,7 @@ SECRETS = {
     "CronJob/nexus-quota-reconcile": {DATABASE, JOBS_TOKEN},
     "CronJob/nexus-quota-expire": {DATABASE},
     "CronJob/nexus-tutorials-sync": set(),  # public repositories: no secret at all
+    "CronJob/nexus-crds-sync": set(),  # the public CRDS server: no secret at all
 }
 READ_ROLE = "arn:aws:iam::123456789012:role/nexus-quota-archive-read"
 WRITE_ROLE = "arn:aws:iam::123456789012:role/nexus-quota-archive-write"

@@ -49,6 +49,16 @@ JOBS = {
         "--dest",
         "/srv/nexus/tutorials",
     ],
+    # The shared CRDS cache (templates/crds/), with the user image's Calibration kernel.
+    "nexus-crds-sync": [
+        "/opt/nexus/kernels/roman-calibration/bin/python",
+        "-m",
+        "crds.sync",
+        "--contexts",
+        "roman-operational",
+        "--fetch-references",
+        "--stats",
+    ],
 }
 # Which jobs mount which EFS directories, and whether read-only: scan and plan read the users'
 # files, execute changes them; plan, notify and execute share the purge state directory.
@@ -62,6 +72,8 @@ EFS_ACCESS = {
     "nexus-quota": {HOMES: False, STATE: False},
     # Writes the published tutorials, which user pods mount read-only.
     "nexus-tutorials-sync": {"/srv/nexus/tutorials": False},
+    # Fills the CRDS cache, which user pods mount read-only.
+    "nexus-crds-sync": {"/srv/nexus/crds": False},
 }
 HUB_TOKEN_KEY = re.compile(r"^hub\.services\.(?P<service>[a-z0-9-]+)\.apiToken$")
 
@@ -140,6 +152,7 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
         values["scratchDir"],
         values["purgeStateDir"],
         merged["tutorials"]["efsDir"],
+        merged["crdsCache"]["efsDir"],
     }
 
 
@@ -276,7 +289,12 @@ def test_hub_settings_load_from_the_chart_values(monkeypatch: pytest.MonkeyPatch
     assert settings.quota_fail_mode == "closed"
     volumes, mounts = builders.kube_volumes(settings, "jane.doe")
     assert {v["persistentVolumeClaim"]["claimName"] for v in volumes} == {"nexus-efs"}
-    assert {m["subPath"] for m in mounts} == {"home/jane-2edoe", "scratch/jane-2edoe", "tutorials"}
+    assert {m["subPath"] for m in mounts} == {
+        "home/jane-2edoe",
+        "scratch/jane-2edoe",
+        "tutorials",
+        "crds",
+    }
 
 
 def test_network_policy_admits_only_the_hub_and_the_proxy(minimal: list[Obj]) -> None:
