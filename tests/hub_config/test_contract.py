@@ -138,7 +138,7 @@ async def service_answers(factory: Factory, clock: FakeClock) -> dict[tuple[str,
     answers[ent].append(sent(*ent, await hub.entitlements("alice", factory, HUB)))
     # Medium carries tolerations; xlarge is beyond Entry: a denial.
     for name, size in (("", "medium"), ("other", "xlarge")):
-        body = SpawnDecisionIn(username="alice", server_name=name, size=size)
+        body = SpawnDecisionIn(username="alice", server_name=name, size=size, release="2026.1")
         answers[decide].append(sent(*decide, await hub.spawn_decision(body, factory, HUB)))
     clock.advance(hours=1)
     stopped = await hub.stop_session(SessionStopIn(username="alice"), factory, HUB)
@@ -166,6 +166,8 @@ async def test_the_hub_client_reads_every_answer_and_each_of_its_fields_is_sent(
     decisions = answers[("POST", "/hub/spawn-decisions")]
     assert [d["allowed"] for d in decisions] == [True, False, True]
     assert decisions[0]["size"]["tolerations"] and decisions[2]["restore"] is not None
+    # The release the hook sent is the one answered; none sent: the current one.
+    assert decisions[0]["release"]["id"] == "2026.1" and decisions[2]["release"]["current"]
     missing = []
     for key, model in CLIENT_READS.items():
         adapter: TypeAdapter[Any] = TypeAdapter(model)
