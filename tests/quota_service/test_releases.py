@@ -8,13 +8,16 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import inspect, select
 
+from quota_service import db
 from quota_service.errors import InvalidInput
 from quota_service.factory import Factory
 from quota_service.models.v1 import SpawnAllowed, SpawnDenied
 from quota_service.policy import PolicyError, default_policy_text, load_policy, parse_policy
 from quota_service.schema import ServerSession
+from tests.support.databases import DatabaseFactory
 from tests.support.quota import QuotaStack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,3 +147,23 @@ def test_the_api_refuses_an_unknown_release_with_422_and_lists_sessions_with_the
         sessions = {s["id"]: s for s in hook.get("hub/sessions").json()}
         assert sessions[ok["session_id"]]["release"] == "2026.1"
         hook.post("hub/sessions/stop", json={"username": user})
+
+
+@pytest.mark.integration
+def test_the_release_migration_goes_up_and_down(databases: DatabaseFactory, backend: str) -> None:
+    url = databases.empty(backend)
+    db.upgrade(url, "20261207_01_session_release")
+
+    def columns() -> set[str]:
+        engine = db.make_engine(url)
+        try:
+            return {c["name"] for c in inspect(engine).get_columns("server_sessions")}
+        finally:
+            engine.dispose()
+
+    assert "release" in columns()
+    command.downgrade(db.alembic_config(url), "20261123_01_manifest_digest")
+    assert "release" not in columns()
+    db.upgrade(url)
+    db.check(url)
+    assert "release" in columns()
