@@ -41,6 +41,8 @@ REACHES = {
     "quota-expire": {DNS, DB},
     # The tutorials CronJob: the git host over HTTPS (tutorials.egress), no database.
     "tutorials-sync": {DNS, HTTPS},
+    # The CRDS cache CronJob: the CRDS server over HTTPS (crdsCache.egress), no database.
+    "crds-sync": {DNS, HTTPS},
 }
 
 
@@ -115,7 +117,7 @@ def test_every_hub_proxy_user_and_quota_pod_has_its_egress_limited(values_file: 
         "app": "jupyterhub",
         "release": "nexus-prod",
     }
-    wanted = {n for n in pods if "nexus-quota" in n} | {
+    wanted = {n for n in pods if "nexus-quota" in n or n.endswith("-sync")} | {
         "Deployment/hub",
         "Deployment/proxy",
         "user server",
