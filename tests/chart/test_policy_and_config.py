@@ -28,8 +28,21 @@ def test_values_yaml_policy_equals_the_packaged_default_policy() -> None:
 
 @pytest.mark.parametrize("values_file", CI_FILES, ids=lambda p: p.name)
 def test_rendered_policy_config_map_equals_the_packaged_default(values_file: Path) -> None:
+    """The same policy, but for the releases' images: an operator's own registry (eks-values)."""
     document = yaml.safe_load(rendered_config_map(values_file)["policy.yaml"])
-    assert parse_policy(document, "rendered policy.yaml") == load_policy()
+    rendered, default = parse_policy(document, "rendered policy.yaml"), load_policy()
+    assert rendered.model_copy(update={"releases": []}) == default.model_copy(
+        update={"releases": []}
+    )
+    no_image = {"image"}
+    assert [r.model_dump(exclude=no_image) for r in rendered.releases] == [
+        r.model_dump(exclude=no_image) for r in default.releases
+    ]
+    current = rendered.current_release
+    assert current is not None
+    single = load_yaml(values_file).get("jupyterhub", {}).get("singleuser", {}).get("image")
+    single = single or load_yaml(CHART_DIR / "values.yaml")["jupyterhub"]["singleuser"]["image"]
+    assert current.image.reference == f"{single['name']}:{single['tag']}"
 
 
 def test_a_policy_change_in_values_reaches_the_config_map_and_is_validated() -> None:

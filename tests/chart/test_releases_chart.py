@@ -70,3 +70,15 @@ def test_a_release_without_an_image_tag_is_refused_by_the_schema() -> None:
     del releases[1]["image"]["tag"]
     with pytest.raises(helm_python.HelmError, match=r"releases/1/image': missing property 'tag'"):
         render(_values_with(releases))
+
+
+def test_the_current_release_must_run_the_singleuser_image() -> None:
+    values = _values_with(copy.deepcopy(_defaults()))
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/roman-nexus/user"
+    values["jupyterhub"]["singleuser"]["image"] = {"name": ecr, "tag": "0.1.0"}
+    with pytest.raises(
+        helm_python.HelmError,
+        match=r"the current release \\?\"2026.2\\?\" runs ghcr.io/roman-research-nexus/user:0.1.0 "
+        r"but jupyterhub.singleuser.image is 123456789012.dkr.ecr",
+    ):
+        render(values)
