@@ -40,24 +40,27 @@ def star_field(shape: int, seed: int) -> Any:
 
 def wfi_meta(filename: str, detector: str, optical_element: str, exposure: int) -> dict[str, Any]:
     """Metadata matching a name like r0003201001001001004_0002_wfi11_f106_cal.asdf."""
+    spectral, imaging, spectral_elements = "WFI_SPECTRAL", "WFI_IMAGE", ("GRISM", "PRISM")
     return {
         "meta": {
             "filename": filename,
             "instrument": {"name": "WFI", "detector": detector, "optical_element": optical_element},
-            "observation": {
-                "program": 32,
-                "execution_plan": 1,
-                "pass": 1,
-                "segment": 1,
-                "observation": 1,
-                "visit": 4,
-                "visit_file_group": 1,
-                "visit_file_sequence": 1,
-                "exposure": exposure,
-            },
-            "exposure": {"type": "WFI_IMAGE"},
+            "observation": {**observation_of(filename), "exposure": exposure},
+            "exposure": {"type": spectral if optical_element in spectral_elements else imaging},
         }
     }
+
+
+def observation_of(filename: str) -> dict[str, int]:
+    """Program, plan, pass, segment, observation, visit from r<5><2><3><3><3><3>_…; the
+    visit file group and sequence are not in the name (1)."""
+    digits = filename[1:20]
+    if not digits.isdigit():  # a name without an observation id
+        digits = "0003201001001001004"
+    cuts = {"program": (0, 5), "execution_plan": (5, 7), "pass": (7, 10), "segment": (10, 13)}
+    cuts |= {"observation": (13, 16), "visit": (16, 19)}
+    ids = {k: int(digits[a:b]) for k, (a, b) in cuts.items()}
+    return {**ids, "visit_file_group": 1, "visit_file_sequence": 1}
 
 
 def parse_wfi_name(name: str) -> tuple[str, str, int]:
@@ -87,6 +90,13 @@ def build_l1(path: Path, shape: int) -> None:
 
 
 def build_l2(path: Path, shape: int) -> None:
+    # the first exposure keeps the seeds the tutorials' checks were written against
+    first = path.name.startswith("r0003201001001001004_0001_wfi01_")
+    save_l2(path, shape, star_field(shape, seed=2 if first else seed_of(path.name)), first)
+
+
+def save_l2(path: Path, shape: int, data: Any, first: bool = False) -> None:
+    """An ImageModel with `data` as its science array; err, variances, dq derived from it."""
     import numpy as np
     import roman_datamodels.datamodels as rdd
 
@@ -94,10 +104,7 @@ def build_l2(path: Path, shape: int) -> None:
     model = rdd.ImageModel.create_fake_data(
         defaults=wfi_meta(path.name, detector, element, exposure), shape=(shape, shape)
     )
-    # the first exposure keeps the seeds the tutorials' checks were written against
-    first = detector == "WFI01" and exposure == 1
     rng = np.random.default_rng(2 if first else seed_of(path.name) + 1)
-    data = star_field(shape, seed=2 if first else seed_of(path.name))
     model.data = data
     model.err = np.sqrt(np.abs(data) * 0.01 + 0.0025).astype(np.float16)
     model.var_poisson = (np.abs(data) * 0.01).astype(np.float16)

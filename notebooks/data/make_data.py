@@ -11,13 +11,17 @@ What it makes (builders.py; 512 x 512 by default):
   tutorials open), built with roman_datamodels' `create_fake_data`, with a noise background and
   point sources;
 - two OpenUniverse-style `.fits.gz` images (primary header + SCI/ERR/DQ extensions, TAN WCS);
-- a ROSAT PSPC-style counts image, Unix-compressed (`.fits.Z`, lzw.py).
+- a ROSAT PSPC-style counts image, Unix-compressed (`.fits.Z`, lzw.py);
+- for the grism tutorial, a direct and a grism Level 2 file and their FITS source catalog; for
+  the CCS-simulation tutorial, two Level 2 files and a Parquet source catalog; for the TVAC
+  tutorial, four TvacModel ramps (builders_more.py).
 
 `--full-size` builds only the Level 1 file, the first Level 2 file and the first OpenUniverse
 image, at 4088 x 4088 (what the streaming benchmark reads).
 
 Under the keys STScI's and our tutorials read (RECIPES below): STScI's `stpubdata` tutorial folder
-for release roman-2026.2 (and the first Level 2 file in roman-2026.1), IRSA's OpenUniverse preview
+for release roman-2026.2 (and the first Level 2 file in roman-2026.1), its CCS simulation and
+TVAC folders, IRSA's OpenUniverse preview
 (`nasa-irsa-simulations`) and a ROSAT image in HEASARC's `nasa-heasarc` layout (`.fits.Z`). The
 three public buckets get a public-read bucket policy, as on AWS, so `s3fs.S3FileSystem(anon=True)`
 reads them; other buckets (the platform's private one) are not touched.
@@ -41,14 +45,24 @@ from pathlib import Path
 from typing import Any
 
 from builders import build_l1, build_l2, build_openuniverse, build_rosat_image
+from builders_more import (
+    build_grism_catalog,
+    build_grism_direct,
+    build_grism_dispersed,
+    build_source_catalog,
+    build_tvac,
+)
 
-RECIPE_VERSION = 4
+RECIPE_VERSION = 5
 
 # STScI's public bucket: tutorial files sit in one folder per platform release.
 NEXUS_BUCKET = "stpubdata"
 NEXUS_PREFIX = "roman/nexus/soc_simulations/tutorial_data"
 NEXUS_RELEASE = f"{NEXUS_PREFIX}/roman-2026.2"
 NEXUS_PREVIOUS = f"{NEXUS_PREFIX}/roman-2026.1"
+# STScI's CCS simulations (GBTDS r00340, HLWAS r00342) and TVAC ground-test ramps.
+CCS_PREFIX = "roman/nexus/soc_simulations"
+TVAC_PREFIX = "roman/nexus/tvac/OTP00651_BrightStar_TV2b_R1_MCEB"
 # IRSA's OpenUniverse 2024 preview: time-domain (ours) and wide-area (STScI's) surveys.
 OU_BUCKET = "nasa-irsa-simulations"
 OU_ROOT = "openuniverse2024/roman/preview"
@@ -63,6 +77,13 @@ L2_NAME = "r0003201001001001004_0001_wfi01_f106_cal.asdf"
 OU_NAME = "Roman_TDS_simple_model_F184_13012_10.fits.gz"
 OU_WAS_NAME = "Roman_WAS_simple_model_F184_15297_11.fits.gz"
 ROSAT_NAME = "rp600245n00_im1.fits.Z"
+GRISM_DIRECT = "r0007601002004013001_0001_wfi01_f158_cal.asdf"
+GRISM_DISPERSED = "r0007601002004013002_0001_wfi01_grism_cal.asdf"
+GRISM_CATALOG = "r0007601002004013001_0001_catalog.fits"
+CCS_GBTDS_L2 = "r0034001002001001025_0001_wfi10_f146_cal.asdf"
+CCS_HLWAS_L2 = "r0034201008001002018_0003_wfi01_f129_cal.asdf"
+CCS_HLWAS_CAT = "r0034201008001002018_0003_wfi01_f129_cat.parquet"
+CCS_L2_CATALOGS = f"{CCS_PREFIX}/r00342/l4/l2_source_catalog"
 
 SMALL_SHAPE = 512
 FULL_SHAPE = 4088
@@ -120,6 +141,13 @@ def _l2_names() -> list[str]:
     return [f"{stem}_{exp}_{det}_f106_cal.asdf" for exp, det in seen]
 
 
+def _tvac_names() -> list[tuple[str, str]]:
+    """(activity folder, file name) of the TVAC ramps the bright-star tutorial opens."""
+    times = [("Activity_22", "20240506204523")]
+    times += [("Activity_40", t) for t in ("20240506225304", "20240506225611", "20240506225917")]
+    return [(a, f"TVAC2_TOHOTQUAL_WFISAT_{t}_WFI11_uncal.asdf") for a, t in times]
+
+
 RECIPES: list[Recipe] = [
     Recipe(L1_NAME, build_l1, ((NEXUS_BUCKET, NEXUS_RELEASE),), full_size=True),
     # the first Level 2 file is also in the previous release folder, as on STScI's bucket
@@ -127,6 +155,16 @@ RECIPES: list[Recipe] = [
         L2_NAME, build_l2, ((NEXUS_BUCKET, NEXUS_RELEASE), (NEXUS_BUCKET, NEXUS_PREVIOUS)), True
     ),
     *[Recipe(n, build_l2, ((NEXUS_BUCKET, NEXUS_RELEASE),)) for n in _l2_names()[1:]],
+    # grism_spectral_extraction: direct image, grism image and the catalog tying them
+    Recipe(GRISM_DIRECT, build_grism_direct, ((NEXUS_BUCKET, NEXUS_RELEASE),)),
+    Recipe(GRISM_DISPERSED, build_grism_dispersed, ((NEXUS_BUCKET, NEXUS_RELEASE),)),
+    Recipe(GRISM_CATALOG, build_grism_catalog, ((NEXUS_BUCKET, NEXUS_RELEASE),)),
+    # ccs_simulations: a GBTDS Level 2 file, an HLWAS Level 2 file and its source catalog
+    Recipe(CCS_GBTDS_L2, build_l2, ((NEXUS_BUCKET, f"{CCS_PREFIX}/r00340/l2"),)),
+    Recipe(CCS_HLWAS_L2, build_l2, ((NEXUS_BUCKET, f"{CCS_PREFIX}/r00342/l2"),)),
+    Recipe(CCS_HLWAS_CAT, build_source_catalog, ((NEXUS_BUCKET, CCS_L2_CATALOGS),)),
+    # wfi_tvac_brightstar: one illuminated ramp (Activity_22) and three darks (Activity_40)
+    *[Recipe(n, build_tvac, ((NEXUS_BUCKET, f"{TVAC_PREFIX}/{a}"),)) for a, n in _tvac_names()],
     Recipe(OU_NAME, build_openuniverse, ((OU_BUCKET, OU_PREFIX),), full_size=True),
     Recipe(OU_WAS_NAME, build_openuniverse, ((OU_BUCKET, OU_WAS_PREFIX),)),
     Recipe(ROSAT_NAME, build_rosat_image, ((HEASARC_BUCKET, ROSAT_PREFIX),)),

@@ -26,6 +26,9 @@ RELEASE = "roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
 PREVIOUS = "roman/nexus/soc_simulations/tutorial_data/roman-2026.1/"
 STEM = "r0003201001001001004"
 OU = "openuniverse2024/roman/preview/"
+CCS = "roman/nexus/soc_simulations/"
+TVAC = "roman/nexus/tvac/OTP00651_BrightStar_TV2b_R1_MCEB/"
+TVAC_DARKS = ("20240506225304", "20240506225611", "20240506225917")
 # Keys STScI's tutorials (spacetelescope/roman_notebooks) and ours read.
 EXPECTED_KEYS = {
     "stpubdata": {
@@ -35,6 +38,17 @@ EXPECTED_KEYS = {
         f"{RELEASE}{STEM}_0001_wfi11_f106_cal.asdf",  # data_discovery_and_access
         f"{RELEASE}{STEM}_0004_wfi11_f106_cal.asdf",  # mosaic_pipeline
         f"{PREVIOUS}{STEM}_0001_wfi01_f106_cal.asdf",  # data_visualization
+        # grism_spectral_extraction
+        f"{RELEASE}r0007601002004013001_0001_wfi01_f158_cal.asdf",
+        f"{RELEASE}r0007601002004013002_0001_wfi01_grism_cal.asdf",
+        f"{RELEASE}r0007601002004013001_0001_catalog.fits",
+        # ccs_simulations
+        f"{CCS}r00340/l2/r0034001002001001025_0001_wfi10_f146_cal.asdf",
+        f"{CCS}r00342/l2/r0034201008001002018_0003_wfi01_f129_cal.asdf",
+        f"{CCS}r00342/l4/l2_source_catalog/r0034201008001002018_0003_wfi01_f129_cat.parquet",
+        # wfi_tvac_brightstar
+        f"{TVAC}Activity_22/TVAC2_TOHOTQUAL_WFISAT_20240506204523_WFI11_uncal.asdf",
+        *(f"{TVAC}Activity_40/TVAC2_TOHOTQUAL_WFISAT_{t}_WFI11_uncal.asdf" for t in TVAC_DARKS),
     },
     "nasa-irsa-simulations": {
         f"{OU}RomanTDS/images/simple_model/F184/13012/Roman_TDS_simple_model_F184_13012_10.fits.gz",
@@ -44,14 +58,16 @@ EXPECTED_KEYS = {
         "rosat/data/pspc/processed_data/600000/rp600245n00/rp600245n00_im1.fits.Z",
     },
 }
-N_BUILT = 12  # distinct files
-N_KEYS = 13  # one file is in two release folders
+N_BUILT = 22  # distinct files
+N_KEYS = 23  # one file is in two release folders
 
 # Run in the kernel: what an anonymous client (a pasted tutorial cell) can read.
 ANON_READ = """
 import gzip, io, json, os, s3fs, unlzw3
+import asdf, pandas as pd
 import roman_datamodels as rdm
 from astropy.io import fits
+from astropy.table import Table
 fs = s3fs.S3FileSystem(anon=True)
 out = {}
 release = "s3://stpubdata/roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
@@ -66,6 +82,45 @@ with fits.open(ou, fsspec_kwargs={"anon": True}) as hdul:
 z = "nasa-heasarc/rosat/data/pspc/processed_data/600000/rp600245n00/rp600245n00_im1.fits.Z"
 with fs.open(z, "rb") as f, fits.open(io.BytesIO(unlzw3.unlzw(f.read()))) as hdul:
     out["rosat"] = [hdul[0].header["TELESCOP"], list(hdul[0].data.shape), str(hdul[0].data.dtype)]
+# grism_spectral_extraction: two Level 2 models and the catalog's table in HDU 1
+with fs.open(release + "r0007601002004013002_0001_wfi01_grism_cal.asdf", "rb") as f:
+    dm = rdm.open(f)
+    out["grism"] = [type(dm).__name__, dm.meta.instrument.optical_element, dm.meta.exposure.type,
+                    list(dm.data.shape), list(dm.err.shape)]
+with fs.open(release + "r0007601002004013001_0001_wfi01_f158_cal.asdf", "rb") as f:
+    dm = rdm.open(f)
+    out["direct"] = [type(dm).__name__, dm.meta.instrument.optical_element, list(dm.data.shape)]
+with fits.open(release + "r0007601002004013001_0001_catalog.fits",
+               fsspec_kwargs={"anon": True}) as hdul:
+    cat = Table(hdul[1].data)
+ids = [197462, 197387, 197503, 197594, 19942, 115897, 83060, 59378, 14068, 171608, 35048,
+       147993, 197738, 166231]
+out["catalog"] = [len(cat[cat["SOURCE_ID"] == i]) for i in ids]
+out["catalog_in_frame"] = bool(
+    (cat["X_GRISM"] < 512).all() and (cat["Y_IMAGE"] < 512).all() and (cat["A_IMAGE"] > 0).all()
+    and (cat["mag_ROMAN_WFI_NIR_F146"] < 18).sum() > 0 and (cat["THETA_GRISM"] == 90).all())
+# ccs_simulations: a GBTDS Level 2 file, the HLWAS l2 folder and an L2 catalog in Parquet
+ccs = "s3://stpubdata/roman/nexus/soc_simulations/"
+with fs.open(ccs + "r00340/l2/r0034001002001001025_0001_wfi10_f146_cal.asdf", "rb") as f:
+    dm = rdm.open(f)
+    obs = dm.meta.observation
+    out["gbtds"] = [type(dm).__name__, dm.meta.instrument.detector, obs["pass"], obs["visit"]]
+out["hlwas_l2"] = [p.rsplit("/", 1)[1] for p in fs.glob(ccs + "r00342/l2/*.*")]
+cat_key = "r00342/l4/l2_source_catalog/r0034201008001002018_0003_wfi01_f129_cat.parquet"
+with fs.open(ccs + cat_key, "rb") as f:
+    df = pd.read_parquet(f)
+out["parquet"] = sorted({"x_centroid", "y_centroid", "is_extended"} & set(df.columns)) + [
+    int(df.is_extended.sum() > 0)]
+# wfi_tvac_brightstar: asdf.open on the stream, then rdm.open on the AsdfFile
+tvac = "s3://stpubdata/roman/nexus/tvac/OTP00651_BrightStar_TV2b_R1_MCEB/"
+out["tvac"] = []
+for t, act in [("20240506204523", 22), ("20240506225304", 40), ("20240506225611", 40),
+               ("20240506225917", 40)]:
+    key = f"{tvac}Activity_{act}/TVAC2_TOHOTQUAL_WFISAT_{t}_WFI11_uncal.asdf"
+    with fs.open(key, "rb") as fb, asdf.open(fb) as af:
+        dm = rdm.open(af).copy()
+    out["tvac"].append([type(dm).__name__, dm.meta.instrument.detector, list(dm.data.shape),
+                        str(dm.data.dtype), str(dm.data.unit), int(dm.data.value.max() == 65535)])
 try:
     fs.cat(f"{os.environ['PRIVATE']}/secret.txt")
     out["private"] = "read"
@@ -114,11 +169,22 @@ def test_public_buckets_read_anonymously_private_bucket_does_not(roman_data: Rom
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     out = json.loads(line.removeprefix("RESULT "))
     assert f"{STEM}_0004_wfi11_f106_cal.asdf" in out["listed"]
-    assert len(out["listed"]) == 9
+    assert len(out["listed"]) == 12
     assert out["l2"] == ["ImageModel", "WFI11", [512, 512]]
     assert out["ou"] == ["PRIMARY", "SCI", "ERR", "DQ", 512]
     assert out["rosat"] == ["ROSAT", [512, 512], ">i2"]
     assert out["private"] == "refused"
+    assert out["grism"] == ["ImageModel", "GRISM", "WFI_SPECTRAL", [512, 512], [512, 512]]
+    assert out["direct"] == ["ImageModel", "F158", [512, 512]]
+    assert out["catalog"] == [1] * 14  # each SOURCE_ID the tutorial selects, once
+    assert out["catalog_in_frame"] is True
+    assert out["gbtds"] == ["ImageModel", "WFI10", 2, 25]  # the manifest query's pass and visit
+    assert out["hlwas_l2"] == ["r0034201008001002018_0003_wfi01_f129_cal.asdf"]
+    assert out["parquet"] == ["is_extended", "x_centroid", "y_centroid", 1]
+    # only the illuminated ramp (first) reaches saturation
+    assert out["tvac"] == [
+        ["TvacModel", "WFI11", [6, 512, 512], "uint16", "DN", sat] for sat in (1, 0, 0, 0)
+    ]
     for bucket in EXPECTED_KEYS:
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
         actions = {st["Action"] for st in policy["Statement"] if st["Principal"] == "*"}
