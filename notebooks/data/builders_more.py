@@ -2,7 +2,8 @@
 
 - grism: a direct image, a dispersed (grism) image and the FITS source catalog that ties them,
   with every SOURCE_ID the grism tutorial looks up;
-- CCS: a Level 2 source catalog as Parquet (the columns the CCS tutorial plots);
+- CCS: a Level 2 source catalog as Parquet (the columns the CCS tutorial plots) and a
+  simulation input catalog (FITS);
 - TVAC: ground-test Level 1 ramps as roman_datamodels' TvacModel.
 """
 
@@ -115,6 +116,35 @@ def build_source_catalog(path: Path, shape: int) -> None:
         "is_extended": rng.random(n) < 0.4,
     }
     pq.write_table(pa.table(columns), path)
+
+
+def build_input_catalog(path: Path, shape: int) -> None:
+    """`cat-<HEALPix id>.fits`: a simulation input catalog (romanisim's columns) in HDU 1.
+
+    Sources sit around the CCS tutorial's cone (RA 8.272, Dec -43.69); `shape` does not apply.
+    """
+    import numpy as np
+    from astropy.io import fits
+    from astropy.table import Table
+
+    del shape
+    rng = np.random.default_rng(seed_of(path.name))
+    n = 100
+    galaxy = rng.random(n) < 0.7
+    table = Table(
+        {
+            "ra": 8.272 + rng.uniform(-0.08, 0.08, n),
+            "dec": -43.69 + rng.uniform(-0.06, 0.06, n),
+            "type": np.where(galaxy, "SER", "PSF"),
+            "n": np.where(galaxy, rng.uniform(0.5, 4.0, n), -1.0),
+            "half_light_radius": np.where(galaxy, rng.uniform(0.1, 1.5, n), 0.0),
+            "pa": rng.uniform(0, 360, n),
+            "ba": np.where(galaxy, rng.uniform(0.3, 1.0, n), 1.0),
+            **{band: 10 ** rng.uniform(-9, -6, n) for band in ("F087", "F129", "F146", "F158")},
+        }
+    )
+    hdu = fits.table_to_hdu(table)
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
 
 
 def build_tvac(path: Path, shape: int) -> None:

@@ -13,7 +13,7 @@ What it makes (builders.py; 512 x 512 by default):
 - two OpenUniverse-style `.fits.gz` images (primary header + SCI/ERR/DQ extensions, TAN WCS);
 - a ROSAT PSPC-style counts image, Unix-compressed (`.fits.Z`, lzw.py);
 - for the grism tutorial, a direct and a grism Level 2 file and their FITS source catalog; for
-  the CCS-simulation tutorial, two Level 2 files and a Parquet source catalog; for the TVAC
+  the CCS-simulation tutorial, two Level 2 files, a Parquet and an input catalog; for the TVAC
   tutorial, four TvacModel ramps (builders_more.py).
 
 `--full-size` builds only the Level 1 file, the first Level 2 file and the first OpenUniverse
@@ -49,6 +49,7 @@ from builders_more import (
     build_grism_catalog,
     build_grism_direct,
     build_grism_dispersed,
+    build_input_catalog,
     build_source_catalog,
     build_tvac,
 )
@@ -163,6 +164,10 @@ RECIPES: list[Recipe] = [
     Recipe(CCS_GBTDS_L2, build_l2, ((NEXUS_BUCKET, f"{CCS_PREFIX}/r00340/l2"),)),
     Recipe(CCS_HLWAS_L2, build_l2, ((NEXUS_BUCKET, f"{CCS_PREFIX}/r00342/l2"),)),
     Recipe(CCS_HLWAS_CAT, build_source_catalog, ((NEXUS_BUCKET, CCS_L2_CATALOGS),)),
+    # the input catalog of the tutorial's cone: HEALPix (nested, Galactic, nside 512) pixel
+    Recipe(
+        "cat-2896871.fits", build_input_catalog, ((NEXUS_BUCKET, f"{CCS_PREFIX}/input_catalogs"),)
+    ),
     # wfi_tvac_brightstar: one illuminated ramp (Activity_22) and three darks (Activity_40)
     *[Recipe(n, build_tvac, ((NEXUS_BUCKET, f"{TVAC_PREFIX}/{a}"),)) for a, n in _tvac_names()],
     Recipe(OU_NAME, build_openuniverse, ((OU_BUCKET, OU_PREFIX),), full_size=True),

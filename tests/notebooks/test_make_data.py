@@ -46,6 +46,7 @@ EXPECTED_KEYS = {
         f"{CCS}r00340/l2/r0034001002001001025_0001_wfi10_f146_cal.asdf",
         f"{CCS}r00342/l2/r0034201008001002018_0003_wfi01_f129_cal.asdf",
         f"{CCS}r00342/l4/l2_source_catalog/r0034201008001002018_0003_wfi01_f129_cat.parquet",
+        f"{CCS}input_catalogs/cat-2896871.fits",
         # wfi_tvac_brightstar
         f"{TVAC}Activity_22/TVAC2_TOHOTQUAL_WFISAT_20240506204523_WFI11_uncal.asdf",
         *(f"{TVAC}Activity_40/TVAC2_TOHOTQUAL_WFISAT_{t}_WFI11_uncal.asdf" for t in TVAC_DARKS),
@@ -58,8 +59,8 @@ EXPECTED_KEYS = {
         "rosat/data/pspc/processed_data/600000/rp600245n00/rp600245n00_im1.fits.Z",
     },
 }
-N_BUILT = 22  # distinct files
-N_KEYS = 23  # one file is in two release folders
+N_BUILT = 23  # distinct files
+N_KEYS = 24  # one file is in two release folders
 
 # Run in the kernel: what an anonymous client (a pasted tutorial cell) can read.
 ANON_READ = """
@@ -111,6 +112,15 @@ with fs.open(ccs + cat_key, "rb") as f:
     df = pd.read_parquet(f)
 out["parquet"] = sorted({"x_centroid", "y_centroid", "is_extended"} & set(df.columns)) + [
     int(df.is_extended.sum() > 0)]
+# the input catalog of the tutorial's cone, named by its HEALPix pixel as the tutorial computes it
+from astropy.coordinates import Galactic, SkyCoord
+import astropy.units as u
+from astropy_healpix import HEALPix
+pixels = HEALPix(nside=512, order="nested", frame=Galactic()).cone_search_skycoord(
+    SkyCoord(8.272, -43.69, unit="deg"), radius=3.5 * u.arcmin)
+with fs.open(f"{ccs}input_catalogs/cat-{pixels[0]}.fits", "rb") as f:
+    tab = Table(fits.open(f)[1].data)
+out["input_catalog"] = [len(tab) > 0, sorted({"ra", "dec", "type", "F146"} & set(tab.colnames))]
 # wfi_tvac_brightstar: asdf.open on the stream, then rdm.open on the AsdfFile
 tvac = "s3://stpubdata/roman/nexus/tvac/OTP00651_BrightStar_TV2b_R1_MCEB/"
 out["tvac"] = []
@@ -180,6 +190,7 @@ def test_public_buckets_read_anonymously_private_bucket_does_not(roman_data: Rom
     assert out["catalog_in_frame"] is True
     assert out["gbtds"] == ["ImageModel", "WFI10", 2, 25]  # the manifest query's pass and visit
     assert out["hlwas_l2"] == ["r0034201008001002018_0003_wfi01_f129_cal.asdf"]
+    assert out["input_catalog"] == [True, ["F146", "dec", "ra", "type"]]
     assert out["parquet"] == ["is_extended", "x_centroid", "y_centroid", 1]
     # only the illuminated ramp (first) reaches saturation
     assert out["tvac"] == [
