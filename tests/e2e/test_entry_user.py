@@ -23,7 +23,10 @@ from .lab import LabSession
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
-L2_KEY = "roman/nexus/soc_simulations/tutorial_data/r0003201001001001004_0001_wfi01_f106_cal.asdf"
+L2_KEY = (
+    "roman/nexus/soc_simulations/tutorial_data/roman-2026.2/"
+    "r0003201001001001004_0001_wfi01_f106_cal.asdf"
+)
 KERNEL = "Roman Research Nexus"
 
 
@@ -36,8 +39,8 @@ def first_internet_cell(notebook: Path) -> int | None:
 def data_access_tutorial(nexus: RunningPlatform) -> str:
     """The data-access tutorial's path as the user sees it (`tutorials/...`)."""
     root = nexus.settings.tutorials_dir
-    found = sorted(p for p in root.rglob("*.ipynb") if re.search(r"discovery|stream", p.name))
-    assert found, f"no data-access tutorial (*discovery*.ipynb or *stream*.ipynb) under {root}"
+    found = sorted(root.rglob("data_discovery_and_access.ipynb"))
+    assert found, f"no data-access tutorial (data_discovery_and_access.ipynb) under {root}"
     return "tutorials/" + found[0].relative_to(root).as_posix()
 
 
