@@ -259,8 +259,10 @@ class Platform:
             template = REPO_ROOT / "kernels" / name / "kernel.json"
             if not (prefix / "bin" / "python").exists() or not template.is_file():
                 continue
+            # The same substitutions as kernels/install.sh makes for build/jupyter.
             text = template.read_text().replace("@PREFIX@", str(prefix))
-            text = text.replace("@CRDS_PATH@", str(s.state_dir / "crds_cache"))
+            text = text.replace("@CRDS_PATH@", str(s.crds_path))
+            text = text.replace("@REFDATA@", str(s.refdata_dir))
             dest = s.jupyter_dir / "kernels" / name
             dest.mkdir(parents=True, exist_ok=True)
             (dest / "kernel.json").write_text(json.dumps(json.loads(text), indent=2) + "\n")

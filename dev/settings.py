@@ -152,6 +152,17 @@ class DevSettings:
     def data_dir(self) -> Path:
         return self.state_dir / "data"
 
+    # Built by make under its STATE_DIR (mk/crds.mk's CRDS_PATH, mk/kernels.mk's REFDATA).
+    @property
+    def crds_path(self) -> Path:
+        """The synthetic CRDS cache the Calibration kernel reads (`make crds-cache`)."""
+        return self.state_dir / "crds"
+
+    @property
+    def refdata_dir(self) -> Path:
+        """The kernels' synthetic package data (kernels/refdata/make_refdata.py)."""
+        return self.state_dir / "refdata"
+
     @property
     def web_identity_token_file(self) -> Path:
         """The user servers' IRSA token (as EKS projects it into each user pod; dev/irsa.py)."""

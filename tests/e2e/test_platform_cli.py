@@ -33,6 +33,22 @@ def run_cli(settings: DevSettings, *extra: str) -> subprocess.CompletedProcess[s
     )
 
 
+def test_the_kernelspecs_point_at_what_make_builds_under_the_state_dir(tmp_path: Path) -> None:
+    """Every placeholder filled: CRDS_PATH and REFDATA are mk/crds.mk's and mk/kernels.mk's."""
+    settings = platform_settings(tmp_path / "state")
+    Platform(settings, quiet=True)._write_kernelspecs()
+    specs = sorted((settings.jupyter_dir / "kernels").glob("*/kernel.json"))
+    if not specs:
+        pytest.fail("no kernel venvs under .venv-kernels: run `make kernels`")
+    for spec in specs:
+        assert "@" not in spec.read_text(), spec
+    cal = json.loads(
+        (settings.jupyter_dir / "kernels" / "roman-calibration" / "kernel.json").read_text()
+    )
+    assert cal["env"]["CRDS_PATH"] == str(settings.state_dir / "crds")
+    assert cal["env"]["STPSF_PATH"] == str(settings.state_dir / "refdata" / "stpsf-data")
+
+
 def test_a_taken_port_is_named_with_what_it_is_for(tmp_path: Path) -> None:
     settings = platform_settings(tmp_path / "state")
     with socket.socket() as squatter:
