@@ -92,10 +92,9 @@ def _mapping_text(header: dict[str, Any], selector: str) -> str:
     return text.replace("'sha1sum' : '',", f"'sha1sum' : {checksum!r},")
 
 
-def write_rmap(out: Path, reftype: str, files: dict[tuple, str]) -> str:
-    header = _spec_header(reftype)
+def write_rmap(out: Path, reftype: str, spec: dict[str, Any], files: dict[tuple, str]) -> str:
     name = f"roman_wfi_{reftype}_0001.rmap"
-    header.update(name=name, derived_from=SYNTHETIC)
+    header = {**spec, "name": name, "derived_from": SYNTHETIC}
     # Match on parkey[0] (an empty key when the type has none), UseAfter on the date
     rows = [
         f"    {key!r} : UseAfter({{\n        {USEAFTER!r} : {ref!r},\n    }}),"
@@ -173,7 +172,7 @@ def build(out: Path, size: int, detectors: Iterable[str]) -> dict[str, Any]:
                 model.save(references / name)
                 files[_match_key(parkeys, det, element)] = name
                 written.append(name)
-        rmaps[reftype] = write_rmap(mappings, reftype, files)
+        rmaps[reftype] = write_rmap(mappings, reftype, header, files)
     write_context(mappings, rmaps)
     (config / "server_config").write_text(pprint.pformat(server_config(written)) + "\n")
     (config / "ref_cache_subdir_mode").write_text("flat\n")
