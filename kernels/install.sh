@@ -51,7 +51,7 @@ else
   "$VPY" -m pip install --quiet --no-cache-dir --require-hashes -r "$DIR/requirements.txt"
 fi
 
-# Platform defaults for fsspec (S3 block size and cache type), read through FSSPEC_CONFIG_DIR,
+# Platform defaults for fsspec (the S3 cache type), read through FSSPEC_CONFIG_DIR,
 # and the cache class they name, registered at interpreter start by a .pth file.
 SITE=$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$PREFIX/etc/fsspec"
