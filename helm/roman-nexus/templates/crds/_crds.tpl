@@ -10,26 +10,9 @@ kernelspec CRDS_READONLY_CACHE=1). Names and paths, once.
 {{- define "nexus.crds.mount" -}}/srv/nexus/crds{{- end -}}
 {{- define "nexus.crds.python" -}}/opt/nexus/kernels/roman-calibration/bin/python{{- end -}}
 
-{{- /* Rendered only with EFS; the hub must mount the same folder. */ -}}
+{{- /* Rendered only with EFS; the hub must mount the same folder (_sync.tpl). */ -}}
 {{- define "nexus.crds.enabled" -}}
-{{- if .Values.efs.enabled -}}
-{{- $subdir := dig "custom" "nexus" "crds_subdir" "" .Values.jupyterhub | default "" | toString -}}
-{{- if .Values.crdsCache.enabled -}}
-{{- if ne $subdir (toString .Values.crdsCache.efsDir) -}}
-{{- fail (printf "jupyterhub.custom.nexus.crds_subdir (%q) must equal crdsCache.efsDir (%q): user servers mount the CRDS cache the CronJob fills" $subdir (toString .Values.crdsCache.efsDir)) -}}
-{{- end -}}
-true
-{{- else if $subdir -}}
-{{- fail (printf "crdsCache.enabled is false but jupyterhub.custom.nexus.crds_subdir is %q: set it to null, or user servers mount a CRDS cache nothing fills" $subdir) -}}
-{{- end -}}
-{{- end -}}
+{{- include "nexus.sync.enabled" (dict "root" . "key" "crdsCache" "setting" "crds_subdir" "mounted" "the CRDS cache the CronJob fills" "unfilled" "a CRDS cache nothing fills") -}}
 {{- end -}}
 
-{{- define "nexus.crds.image" -}}
-{{- $image := .Values.crdsCache.image -}}
-{{- if $image.name -}}
-{{ $image.name }}:{{ $image.tag }}
-{{- else -}}
-{{ .Values.jupyterhub.singleuser.image.name }}:{{ .Values.jupyterhub.singleuser.image.tag }}
-{{- end -}}
-{{- end -}}
+{{- define "nexus.crds.image" -}}{{ include "nexus.sync.image" (dict "root" . "key" "crdsCache") }}{{- end -}}

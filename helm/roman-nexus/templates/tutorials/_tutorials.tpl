@@ -10,26 +10,9 @@ that folder read-only (hub_config: custom.nexus.tutorials_subdir). Names and pat
 {{- define "nexus.tutorials.mount.dest" -}}/srv/nexus/tutorials{{- end -}}
 {{- define "nexus.tutorials.script" -}}/opt/nexus/src/notebooks/tutorial_sync.py{{- end -}}
 
-{{- /* Rendered only with EFS (the trees live there); the hub must mount the same folder. */ -}}
+{{- /* Rendered only with EFS; the hub must mount the same folder (_sync.tpl). */ -}}
 {{- define "nexus.tutorials.enabled" -}}
-{{- if .Values.efs.enabled -}}
-{{- $subdir := dig "custom" "nexus" "tutorials_subdir" "" .Values.jupyterhub | default "" | toString -}}
-{{- if .Values.tutorials.enabled -}}
-{{- if ne $subdir (toString .Values.tutorials.efsDir) -}}
-{{- fail (printf "jupyterhub.custom.nexus.tutorials_subdir (%q) must equal tutorials.efsDir (%q): user servers mount the folder the CronJob writes" $subdir (toString .Values.tutorials.efsDir)) -}}
-{{- end -}}
-true
-{{- else if $subdir -}}
-{{- fail (printf "tutorials.enabled is false but jupyterhub.custom.nexus.tutorials_subdir is %q: set it to null, or user servers mount a folder nothing fills over the image's tutorials" $subdir) -}}
-{{- end -}}
-{{- end -}}
+{{- include "nexus.sync.enabled" (dict "root" . "key" "tutorials" "setting" "tutorials_subdir" "mounted" "the folder the CronJob writes" "unfilled" "a folder nothing fills over the image's tutorials") -}}
 {{- end -}}
 
-{{- define "nexus.tutorials.image" -}}
-{{- $image := .Values.tutorials.image -}}
-{{- if $image.name -}}
-{{ $image.name }}:{{ $image.tag }}
-{{- else -}}
-{{ .Values.jupyterhub.singleuser.image.name }}:{{ .Values.jupyterhub.singleuser.image.tag }}
-{{- end -}}
-{{- end -}}
+{{- define "nexus.tutorials.image" -}}{{ include "nexus.sync.image" (dict "root" . "key" "tutorials") }}{{- end -}}
