@@ -30,6 +30,7 @@ class HubClients:
     """Mixed into the stacks, which say where things are (`endpoints`)."""
 
     clients: list[httpx.Client]
+    admins: dict[str, httpx.Client]  # base URL -> its admin client, made once
 
     def endpoints(self) -> Endpoints:
         raise NotImplementedError
@@ -44,8 +45,11 @@ class HubClients:
         return client
 
     def _admin(self, base_url: str) -> httpx.Client:
-        headers = {"Authorization": f"token {self.endpoints().admin_token}"}
-        return self._client(base_url, headers=headers, timeout=30)
+        """One client per API: the waits below ask the hub every few tenths of a second."""
+        if base_url not in self.admins:
+            headers = {"Authorization": f"token {self.endpoints().admin_token}"}
+            self.admins[base_url] = self._client(base_url, headers=headers, timeout=30)
+        return self.admins[base_url]
 
     def hub_admin(self) -> httpx.Client:
         """The Hub REST API as the stack's admin service."""
@@ -59,6 +63,7 @@ class HubClients:
         for client in self.clients:
             client.close()
         self.clients.clear()
+        self.admins.clear()
 
     # --- sign-in and spawns, as a browser does them ---
     def login(self, sub: str) -> httpx.Client:
@@ -77,22 +82,22 @@ class HubClients:
         resp.raise_for_status()
         return str(resp.json()["name"])
 
-    def spawn_page(self, browser: httpx.Client, server_name: str = "") -> httpx.Response:
+    def _spawn_url(self, browser: httpx.Client, server_name: str) -> str:
         suffix = f"/{server_name}" if server_name else ""
-        user = self.whoami(browser)
-        return browser.get(f"{self.endpoints().hub_url}/hub/spawn/{user}{suffix}")
+        return f"{self.endpoints().hub_url}/hub/spawn/{self.whoami(browser)}{suffix}"
+
+    def spawn_page(self, browser: httpx.Client, server_name: str = "") -> httpx.Response:
+        return browser.get(self._spawn_url(browser, server_name))
 
     def spawn(
         self, browser: httpx.Client, form: dict[str, str], server_name: str = ""
     ) -> httpx.Response:
         """Post the spawn form as the browser would (with the `_xsrf` token)."""
-        page = self.spawn_page(browser, server_name)
-        page.raise_for_status()
+        url = self._spawn_url(browser, server_name)
+        browser.get(url).raise_for_status()
         xsrf = browser.cookies.get("_xsrf", domain="127.0.0.1") or ""
-        user = self.whoami(browser)
-        suffix = f"/{server_name}" if server_name else ""
         return browser.post(
-            f"{self.endpoints().hub_url}/hub/spawn/{user}{suffix}",
+            url,
             data={**form, "_xsrf": xsrf},
             follow_redirects=False,
         )

@@ -154,6 +154,7 @@ class Stack(HubClients):
     db_url: str = ""
     oidc_provider: OidcProvider | None = None
     clients: list[httpx.Client] = field(default_factory=list)
+    admins: dict[str, httpx.Client] = field(default_factory=dict)
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -315,6 +316,7 @@ def platform_settings(state_dir: Path, **kwargs: Any) -> DevSettings:
 class RunningPlatform(HubClients):
     platform: Platform
     clients: list[httpx.Client] = field(default_factory=list)
+    admins: dict[str, httpx.Client] = field(default_factory=dict)
 
     @property
     def settings(self) -> DevSettings:
