@@ -240,6 +240,11 @@ class Settings(BaseSettings):
         return DEFAULT_STATE_DIR if value == "" else value
 
     @property
+    def prefix(self) -> str:
+        """`base_path` with one leading and one trailing slash: `/services/quota/`."""
+        return "/" + self.base_path.strip("/") + "/"
+
+    @property
     def secure_cookies(self) -> bool:
         if self.cookie_secure is not None:
             return self.cookie_secure

@@ -75,7 +75,7 @@ class EdgeMiddleware:
         self.page_error = page_error
         self.service_name = settings.hub_service_name
         lim = settings.limits
-        self.prefix = "/" + settings.base_path.strip("/") + "/"
+        self.prefix = settings.prefix
         self.api_prefix = self.prefix + "api/"
         self.metrics_path = self.prefix + "metrics"
         self.unlimited = {

@@ -40,7 +40,8 @@ class StorageConfig:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     public_url: str = ""
-    # Where the service's pages live under public_url (its JupyterHub service prefix).
+    # Where the service's pages live under public_url (its JupyterHub service prefix), with
+    # one leading and one trailing slash (`Settings.prefix`).
     base_path: str = SERVICE_PREFIX
 
     @property
@@ -57,7 +58,7 @@ class StorageConfig:
             archive=settings.archive,
             smtp=settings.smtp,
             public_url=settings.public_url,
-            base_path=settings.base_path,
+            base_path=settings.prefix,
         )
 
     def root_of(self, user: str, area: str) -> Path | None:

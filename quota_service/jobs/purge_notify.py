@@ -154,5 +154,4 @@ class NotifyStep(PurgeJobBase):
 
     def _manifest_url(self, m: PurgeManifest) -> str:
         base = self.config.public_url.rstrip("/")
-        prefix = "/" + self.config.base_path.strip("/") + "/"
-        return f"{base}{prefix}storage/purges/{m.id}" if base else ""
+        return f"{base}{self.config.base_path}storage/purges/{m.id}" if base else ""

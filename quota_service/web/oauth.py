@@ -51,7 +51,7 @@ class OAuthConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OAuthConfig:
-        base_path = "/" + settings.base_path.strip("/") + "/"
+        base_path = settings.prefix
         if settings.hub_base_url:
             hub_root = settings.hub_host + settings.hub_base_url
         elif settings.public_url:

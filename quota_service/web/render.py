@@ -74,7 +74,7 @@ class CsrfFailed(QuotaError):
 
 
 def base_path(request: Request) -> str:
-    return "/" + str(request.app.state.settings.base_path).strip("/") + "/"
+    return str(request.app.state.settings.prefix)
 
 
 def render(
