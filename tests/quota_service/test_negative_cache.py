@@ -9,24 +9,17 @@ from quota_service.auth import HubTokenResolver
 from quota_service.errors import NotAuthenticated
 from tests.support.quota import QuotaStack
 
-from .test_token_resolver import counting_resolver
+from .test_token_resolver import HandClock, counting_resolver
 
 pytestmark = pytest.mark.integration
 
 
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def resolver_for(
-    stack: QuotaStack, clock: Clock, *, negative: float = 60.0, entries: int = 10_000
+    stack: QuotaStack, clock: HandClock, *, negative: float = 60.0, entries: int = 10_000
 ) -> tuple[HubTokenResolver, list[str]]:
-    # This file's clock reads time as the resolver's injected clock does.
-    options = {"negative_cache_seconds": negative, "max_entries": entries}
-    return counting_resolver(stack, 30.0, clock, **options)  # type: ignore[arg-type]
+    return counting_resolver(
+        stack, 30.0, clock, negative_cache_seconds=negative, max_entries=entries
+    )
 
 
 async def refuse(resolver: HubTokenResolver, token: str) -> None:
@@ -35,7 +28,7 @@ async def refuse(resolver: HubTokenResolver, token: str) -> None:
 
 
 async def test_a_refused_token_is_refused_again_without_asking(stack: QuotaStack) -> None:
-    clock = Clock()
+    clock = HandClock()
     resolver, asked = resolver_for(stack, clock)
     try:
         assert resolver.needs_lookup("bad-1")
@@ -52,7 +45,7 @@ async def test_a_refused_token_is_refused_again_without_asking(stack: QuotaStack
 
 
 async def test_the_negative_cache_is_bounded(stack: QuotaStack) -> None:
-    resolver, asked = resolver_for(stack, Clock(), entries=2)
+    resolver, asked = resolver_for(stack, HandClock(), entries=2)
     try:
         for token in ("bad-a", "bad-b", "bad-c"):
             await refuse(resolver, token)
@@ -64,7 +57,7 @@ async def test_the_negative_cache_is_bounded(stack: QuotaStack) -> None:
 
 
 async def test_zero_turns_the_negative_cache_off(stack: QuotaStack) -> None:
-    resolver, asked = resolver_for(stack, Clock(), negative=0)
+    resolver, asked = resolver_for(stack, HandClock(), negative=0)
     try:
         await refuse(resolver, "bad-z")
         await refuse(resolver, "bad-z")
@@ -74,7 +67,7 @@ async def test_zero_turns_the_negative_cache_off(stack: QuotaStack) -> None:
 
 
 async def test_hub_tokens_are_recognised_once_resolved(stack: QuotaStack) -> None:
-    resolver, _ = resolver_for(stack, Clock())
+    resolver, _ = resolver_for(stack, HandClock())
     person = stack.user_token("recognised")
     try:
         assert not resolver.is_hub_token(stack.hook_token)

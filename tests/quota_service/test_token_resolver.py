@@ -28,7 +28,9 @@ def counting_resolver(
     stack: QuotaStack,
     cache_seconds: float,
     clock: HandClock | None = None,
-    **options: float | int,
+    *,
+    negative_cache_seconds: float = 60.0,
+    max_entries: int = 10_000,
 ) -> tuple[HubTokenResolver, list[str]]:
     """A resolver against the real hub that records each request it makes there."""
     asked: list[str] = []
@@ -42,7 +44,8 @@ def counting_resolver(
         cache_seconds=cache_seconds,
         client=client,
         clock=clock or HandClock(),
-        **options,  # type: ignore[arg-type]
+        negative_cache_seconds=negative_cache_seconds,
+        max_entries=max_entries,
     )
     return resolver, asked
 
