@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,7 @@ from .conftest import Inbox
 from .trees import layout, put
 
 
-def _body(message: object) -> str:
-    from email.message import Message
-
-    assert isinstance(message, Message)
+def _body(message: Message) -> str:
     parts = [p for p in message.walk() if p.get_content_type() == "text/plain"]
     payload = parts[0].get_payload(decode=True)
     assert isinstance(payload, bytes)
