@@ -244,18 +244,16 @@ def upload(files: list[DataFile], endpoint: str) -> list[str]:
         raise DataError(f"cannot reach the S3 endpoint {endpoint}: {exc}") from exc
     except ClientError as exc:
         raise DataError(f"the S3 endpoint {endpoint} refused to list buckets: {exc}") from exc
+    for bucket in dict.fromkeys(f.bucket for f in files):
+        if bucket not in existing:
+            client.create_bucket(Bucket=bucket)
+        if bucket in PUBLIC_BUCKETS:
+            client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read_policy(bucket)))
     uploaded = []
     transfer = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20)
     for i, f in enumerate(files, 1):
         label = f"[{i}/{len(files)}] s3://{f.bucket}/{f.key}"
-        if f.bucket not in existing:
-            client.create_bucket(Bucket=f.bucket)
-            existing.add(f.bucket)
         public = f.bucket in PUBLIC_BUCKETS
-        if public:
-            client.put_bucket_policy(
-                Bucket=f.bucket, Policy=json.dumps(public_read_policy(f.bucket))
-            )
         try:
             head = client.head_object(Bucket=f.bucket, Key=f.key)
             if head.get("Metadata", {}).get("sha256") == f.sha256:
