@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from builders import N_RESULTANTS, seed_of, star_field
+from builders import N_RESULTANTS, save_l2, seed_of, star_field
 
 # SOURCE_IDs the grism tutorial selects (stars, galaxies, pairs, a star/galaxy blend).
 GRISM_STARS = (197387, 197396, 197413, 197418, 197462, 197484, 197503, 197585, 197590, 197592)
@@ -171,8 +171,6 @@ def build_tvac(path: Path, shape: int) -> None:
 
 def build_grism_direct(path: Path, shape: int) -> None:
     """The grism field's direct (imaging) exposure, a Level 2 ImageModel."""
-    from builders import save_l2
-
     save_l2(path, shape, grism_direct_image(shape))
 
 
@@ -182,6 +180,4 @@ def build_grism_dispersed(path: Path, shape: int) -> None:
     roman_datamodels 1.0.0 has no spectroscopic Level 2 model, so this is an ImageModel whose
     meta says GRISM / WFI_SPECTRAL; the grism tutorial reads only its `data` and `err`.
     """
-    from builders import save_l2
-
     save_l2(path, shape, grism_dispersed_image(shape))
