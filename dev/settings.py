@@ -93,23 +93,26 @@ class DevSettings:
     node_bin: Path = field(default_factory=lambda: REPO_ROOT / "node_modules" / ".bin")
     seed_data: bool = True
     cull: bool = True
-    # Where each process answers, from `ports`.
-    hub_url: str = field(init=False)
-    oidc_issuer: str = field(init=False)
-    s3_url: str = field(init=False)
-    quota_url: str = field(init=False)
 
     def __post_init__(self) -> None:
-        p = self.ports
-        derived = {
-            "state_dir": self.state_dir.resolve(),
-            "hub_url": local_url(p.hub),
-            "oidc_issuer": local_url(p.oidc),
-            "s3_url": local_url(p.s3),
-            "quota_url": local_url(p.quota, QUOTA_PREFIX),
-        }
-        for name, value in derived.items():
-            object.__setattr__(self, name, value)
+        object.__setattr__(self, "state_dir", self.state_dir.resolve())
+
+    # --- where each process answers ---
+    @property
+    def hub_url(self) -> str:
+        return local_url(self.ports.hub)
+
+    @property
+    def oidc_issuer(self) -> str:
+        return local_url(self.ports.oidc)
+
+    @property
+    def s3_url(self) -> str:
+        return local_url(self.ports.s3)
+
+    @property
+    def quota_url(self) -> str:
+        return local_url(self.ports.quota, QUOTA_PREFIX)
 
     # --- paths under the state directory ---
     @property
