@@ -169,7 +169,7 @@ class Platform:
         self._say(f"starting the quota service on {s.quota_url}")
         quota = self._child("quota", [py, "-m", "quota_service.cli.main", "serve",
                                       "--host", "127.0.0.1", "--port", str(s.ports.quota)],
-                            self._quota_env(tokens))  # fmt: skip
+                            envs.dev_quota_env(s, tokens))  # fmt: skip
 
         self._write_kernelspecs()
         self._install_tutorials()
@@ -177,7 +177,7 @@ class Platform:
         hub = self._child(
             "jupyterhub",
             [py, "-m", "jupyterhub", "-f", str(REPO_ROOT / "dev" / "jupyterhub_config.py")],
-            self._hub_env(tokens),
+            envs.dev_hub_env(s, tokens),
             cwd=s.state_dir,
         )
         quota.wait_http(s.quota_url + "api/v1/health", timeout=60)
@@ -208,7 +208,7 @@ class Platform:
             argv=[str(kernel_py), str(REPO_ROOT / "notebooks" / "data" / "make_data.py"),
                   "--endpoint", s.s3_url, "--out", str(s.data_dir)],
             log_path=s.log("data"),
-            env={**self.s3_env(), "NEXUS_STATE_DIR": str(s.state_dir)},
+            env={**envs.s3_env(s.s3_url), "NEXUS_STATE_DIR": str(s.state_dir)},
         ).start()  # fmt: skip
         return self.seeding
 
@@ -232,15 +232,9 @@ class Platform:
         irsa.provision(s.s3_url)
         irsa.write_token(s.web_identity_token_file)
 
-    def s3_env(self) -> dict[str, str]:
-        return envs.s3_env(self.settings.s3_url)
-
-    def _quota_env(self, tokens: dict[str, str]) -> dict[str, str]:
-        return envs.dev_quota_env(self.settings, tokens)
-
     def _prepare_quota(self, tokens: dict[str, str]) -> None:
         s = self.settings
-        env = {**os.environ, **self._quota_env(tokens)}
+        env = {**os.environ, **envs.dev_quota_env(s, tokens)}
         with s.log("quota-seed").open("a") as log:
             cli = QuotaCli([str(s.python), "-m", "quota_service.cli.main"], env, log)
             try:
@@ -266,12 +260,6 @@ class Platform:
             dest = s.jupyter_dir / "kernels" / name
             dest.mkdir(parents=True, exist_ok=True)
             (dest / "kernel.json").write_text(json.dumps(json.loads(text), indent=2) + "\n")
-
-    def singleuser_env(self) -> dict[str, str]:
-        return envs.singleuser_env(self.settings)
-
-    def _hub_env(self, tokens: dict[str, str]) -> dict[str, str]:
-        return envs.dev_hub_env(self.settings, tokens)
 
     # --- run and stop ---------------------------------------------------------------------
     def dead(self) -> list[Child]:

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from dev import irsa
+from dev import envs, irsa
 from dev.platform import Platform
 from dev.settings import SECRET_NAMES, DevSettings, Ports
 from tests.support.s3 import S3Endpoint
@@ -41,13 +41,13 @@ def dev_platform(state: Path, s3_url: str = "http://127.0.0.1:9000") -> Platform
 
 def test_user_servers_get_a_role_and_a_token_file_not_keys(tmp_path: Path) -> None:
     platform = dev_platform(tmp_path)
-    env = platform.singleuser_env()
+    env = envs.singleuser_env(platform.settings)
     assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     assert env["AWS_ROLE_ARN"] == irsa.role_arn()
     assert env["AWS_WEB_IDENTITY_TOKEN_FILE"] == str(platform.settings.web_identity_token_file)
     assert env["AWS_ENDPOINT_URL"] == platform.settings.s3_url
     # the hub hands exactly this to the servers it spawns
-    hub_env = platform._hub_env({name: "x" for name in SECRET_NAMES})
+    hub_env = envs.dev_hub_env(platform.settings, {name: "x" for name in SECRET_NAMES})
     assert json.loads(hub_env["NEXUS_DEV_SINGLEUSER_ENV"]) == env
 
 
@@ -78,7 +78,11 @@ def test_dev_server_env_reads_private_and_public_buckets(
     admin.put_object(Bucket=irsa.PRIVATE_BUCKET, Key="hello.txt", Body=b"private")
     admin.create_bucket(Bucket="stpubdata")
     admin.put_object(Bucket="stpubdata", Key="roman/hello.txt", Body=b"public")
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **platform.singleuser_env()}
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        **envs.singleuser_env(platform.settings),
+    }
     proc = subprocess.run(
         [sys.executable, "-c", f"BUCKET = {irsa.PRIVATE_BUCKET!r}\n{READ}"],
         env=env,
