@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import click
 from pydantic import BaseModel
 
+from hub_config.validation import error_lines
+
 from ..models.v1 import ApproveIn, ExtendIn, GrantIn
 from ..schema import RequestStatus
 from ..services.base import Actor
@@ -335,10 +337,7 @@ def _model(cls: type[ModelT], **values: object) -> ModelT:
     try:
         return cls(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        messages = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise click.UsageError(messages) from None
+        raise click.UsageError("; ".join(error_lines(exc, show_input=False))) from None
 
 
 def _register_plugins() -> None:

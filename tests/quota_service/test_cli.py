@@ -105,3 +105,11 @@ def test_configuration_problems_exit_3(tmp_path: Path, db_url: str) -> None:
     config.write_text("bind_prot: 5\n")
     typo = run(db_url, "requests", "list", env={"NEXUS_QUOTA_CONFIG": str(config)})
     assert typo.returncode == 3 and "bind_prot" in typo.stderr
+
+
+def test_input_the_api_models_refuse_is_a_usage_error_naming_the_field(db_url: str) -> None:
+    """CLI input goes through the API's models; a refusal names the key, as everywhere else."""
+    bad = run(db_url, "grant", "zoe", "research", "--reason", "pilot", "--term-days", "99999")
+    assert bad.returncode == 2, bad.stderr
+    assert "term_days: Input should be less than or equal to 3650" in bad.stderr
+    assert "99999" not in bad.stderr.split("term_days:")[1]  # the value is not echoed back
