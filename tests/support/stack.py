@@ -74,7 +74,7 @@ def start_quota_service(
         env={
             **quota_env(db_url=db_url, hub_api_url=hub_api_url, token=token),
             # A synchronous transaction on the event loop's thread raises: tests find any.
-            "NEXUS_QUOTA_LOOP_GUARD": "1",
+            db.LOOP_GUARD_ENV: "1",
             **(env or {}),
         },
     ).start()
