@@ -204,6 +204,9 @@ def _assert_manifest(
     # The tutorials CronJob's folder, read-only where the image's ~/tutorials link points.
     tutorials = mounts["/opt/nexus/tutorials"]
     assert tutorials["subPath"] == values["tutorials"]["efsDir"] and tutorials["readOnly"] is True
+    # The CRDS cache the crds-sync CronJob fills, read-only where the image's CRDS_PATH points.
+    crds = mounts["/crds"]
+    assert crds["subPath"] == values["crdsCache"]["efsDir"] and crds["readOnly"] is True
     tolerations = manifest["spec"]["tolerations"]
     # z2jh's user-pod toleration stays beside the size's.
     assert {"key": "hub.jupyter.org/dedicated", "operator": "Equal", "value": "user"}.items() <= (
