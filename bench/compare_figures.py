@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.storage_trees import median
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -106,7 +108,7 @@ def purge(tree: Path) -> list[Figure]:
             p["find_delete_seconds_median"],
         ),
         Figure("speed", "execute speed vs find -delete", "x", "higher", p["speed_vs_find_delete"]),
-        Figure("plan", f"plan of {n} files (median)", "s", "lower", plans[len(plans) // 2]),
+        Figure("plan", f"plan of {n} files (median)", "s", "lower", median(plans)),
     ]
 
 
