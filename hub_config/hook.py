@@ -13,7 +13,7 @@ from traitlets import Any as AnyTrait
 from traitlets import Dict, Enum, Float, Instance, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from . import builders
+from . import builders, collab
 from .apply import StorageApplier
 from .names import ENV_PREFIX
 from .quota_client import (
@@ -268,6 +268,7 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
         self.notices.set(username, server_name, plan.notice)
         if self.storage is not None:
             self.storage.apply(spawner, plan)
+        collab.apply_rtc(spawner)
 
     async def _await_restore(
         self, plan: builders.SpawnPlan, restore: RestoreStatus, progress: RestoreProgress

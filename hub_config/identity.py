@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from tornado import web
 from traitlets import Unicode
 
+from .collab import reserved_name_refusal
 from .userdirs import check_username
 
 metadata = sa.MetaData()
@@ -122,7 +123,7 @@ class NexusOAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         wanted = auth_model["name"]
         bound = self.subject_store().username_of(subject)
         if bound is None:
-            refusal = check_username(wanted)
+            refusal = check_username(wanted) or reserved_name_refusal(wanted)
             if refusal is not None:
                 raise web.HTTPError(403, refusal)
             try:

@@ -37,6 +37,11 @@ RECONCILER_HUB_SCOPES = [
     "read:servers",
     "delete:servers",
 ]
+# Team collaboration servers (hub_config/collab.py): create the team's hub user, start and
+# stop its server, share it with the team's members. JupyterHub has no filter that names
+# users not yet created, so these are unfiltered; the quota service uses them only on
+# `team~` users (quota_service/services/collab.py), and `admin:users` cannot make admins.
+COLLAB_HUB_SCOPES = ["admin:users", "servers", "shares"]
 CULLER_HUB_SCOPES = [
     "list:users",
     "read:users:name",
@@ -110,8 +115,9 @@ def roles(
         quota_admin_role(admin_groups, admin_users),
         {
             "name": "quota-service",
-            "description": "The quota service reads users and groups to resolve tokens.",
-            "scopes": ["read:users", "read:groups"],
+            "description": "The quota service reads users and groups to resolve tokens, and "
+            "runs team collaboration servers.",
+            "scopes": ["read:users", "read:groups", *COLLAB_HUB_SCOPES],
             "services": [QUOTA_SERVICE],
         },
         {

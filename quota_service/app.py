@@ -28,7 +28,7 @@ from .db import ensure_current
 from .edge import EdgeMiddleware
 from .error_table import TABLE, error_response
 from .factory import Factory
-from .handlers import admin, consortia, hub, me, ops
+from .handlers import admin, collab, consortia, hub, me, ops
 from .handlers.deps import AnyCallerDep
 from .metrics import ERRORS, REQUEST_LATENCY, StorageCollector
 from .services.reports import StorageSummary
@@ -130,7 +130,7 @@ def create_app(
     install_error_handlers(app)
 
     api = APIRouter(prefix=f"{prefix}/api/v1")
-    for module in (hub, me, admin, consortia, ops):
+    for module in (hub, me, admin, consortia, collab, ops):
         api.include_router(module.router)
 
     @api.get("/openapi.json", include_in_schema=False)

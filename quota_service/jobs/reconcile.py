@@ -29,12 +29,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub_config.collab import is_team_username
+
 from ..config import ReconcileSettings
 from ..errors import InvalidInput
 from ..factory import Factory, Services
 from ..hubapi import HubApi, HubApiError, HubServer
 from ..schema import Allocation, ServerSession, User
 from ..services import ledger
+from ..services.collab import idle_since
 from ..services.views import pool_of
 
 
@@ -47,6 +50,8 @@ class ReconcileOptions:
     orphan_grace: timedelta
     # The size fail-open servers run (hub_config FallbackSize.name); None: adopt nothing.
     adopt_size: str | None
+    # Team collaboration servers stop this long after their last activity.
+    collab_idle_hours: float = 3.0
 
     @classmethod
     def from_settings(cls, settings: ReconcileSettings, *, adopt: bool = True) -> ReconcileOptions:
@@ -55,6 +60,7 @@ class ReconcileOptions:
             grace=timedelta(minutes=settings.grace_minutes),
             orphan_grace=timedelta(seconds=settings.orphan_grace_seconds),
             adopt_size=settings.adopt_size if adopt else None,
+            collab_idle_hours=settings.collab_idle_hours,
         )
 
 
@@ -217,6 +223,13 @@ def _enforce(
 
     def act(action: str, reason: str, detail: str = "") -> None:
         report.actions.append(Action(row.id, server.username, server.name, action, reason, detail))
+
+    # A team's collaboration server: stopped once nobody has had it open for a while.
+    if server.ready and is_team_username(server.username):
+        if idle_since(server.last_activity, server.started, now, options.collab_idle_hours):
+            detail = f"no one connected for {options.collab_idle_hours:g} h"
+            _stop(svc, hub, server, row.id, "collab_idle", detail, act, report)
+            return
 
     # Idle longer than the tier allows: stop (what the culler does, per tier).
     if server.last_activity is not None and server.ready:
