@@ -69,6 +69,12 @@ class ReconcileSettings(BaseModel):
         description="size of servers started fail-open (the hub's fallback_size name); they "
         "are adopted: charged from their start to the person's Entry allocation",
     )
+    collab_idle_hours: float = Field(
+        default=3.0,
+        gt=0,
+        description="a team collaboration server is stopped this long after its last "
+        "activity (the hub's last_activity: the last browser left)",
+    )
 
 
 class RateSetting(BaseModel):

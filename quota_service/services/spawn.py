@@ -17,6 +17,7 @@ from ..schema import Allocation, ServerSession, User
 from ..store.sessions import is_open
 from . import ledger
 from .base import ServiceContext
+from .collab import team_allocations
 from .sessions import SessionService
 from .users import UserService
 from .views import allocation_view, pool_of, size_view, storage_view, storage_view_of
@@ -150,7 +151,9 @@ class SpawnService(SessionService):
         # to lock their allocations (with pools), one for open sessions, one to insert.
         user, snapshot = self.users.sign_in(username)
         now = self.ctx.now()
-        mine = self.users.lock_allocations(user)
+        # A team's collaboration server charges its consortium's pool only (services/collab.py).
+        team = team_allocations(self.ctx, username)
+        mine = team if team is not None else self.users.lock_allocations(user)
         quota = self.users.home_quota(user, mine)
         storage = storage_view_of(snapshot, quota)
         cleanup = storage.over_hard
