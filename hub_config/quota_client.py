@@ -104,6 +104,14 @@ class RestoreStatus(_Model):
     files: int = 0
 
 
+class Team(_Model):
+    """A team the person belongs to: its folder name (`/teams/<team_dir>`) and POSIX group."""
+
+    name: str
+    team_dir: str
+    gid: int
+
+
 class SpawnAllowed(_Model):
     allowed: Literal[True]
     session_id: int
@@ -121,6 +129,9 @@ class SpawnAllowed(_Model):
     scratch_retention_days: int | None = None
     restore: RestoreStatus | None = None
     release: Release | None = None
+    # The person's POSIX uid and all their teams; None from a service older than team folders.
+    uid: int | None = None
+    teams: list[Team] = Field(default_factory=list)
 
     @property
     def home_soft_bytes(self) -> int | None:
@@ -152,6 +163,28 @@ class ClosedSession(_Model):
 
 class StopResult(_Model):
     closed: list[ClosedSession] = Field(default_factory=list)
+
+
+class RunningServer(_Model):
+    """One open session of the person's (default server "" or named), with its cost so far."""
+
+    server_name: str
+    size: str
+    size_display_name: str
+    cpu_hours_per_hour: float
+    allocation_id: int
+    allocation_label: str
+    tier: str
+    started_at: datetime
+    cleanup_mode: bool = False
+    cpu_hours_charged: float = 0.0
+    cpu_hours_so_far: float = 0.0
+
+
+class RunningServers(_Model):
+    username: str
+    as_of: datetime
+    servers: list[RunningServer] = Field(default_factory=list)
 
 
 class QuotaUnavailable(Exception):
@@ -242,6 +275,10 @@ class QuotaClient:
             return _decision_adapter.validate_python(body)
         except ValidationError as exc:
             raise QuotaUnavailable(f"unexpected spawn decision body: {exc}") from exc
+
+    async def running_servers(self, username: str) -> RunningServers:
+        body = await self._request("GET", f"hub/users/{quote(username, safe='')}/servers")
+        return _parse(RunningServers, body)
 
     async def restore_status(self, username: str) -> RestoreStatus:
         body = await self._request("GET", f"hub/users/{quote(username, safe='')}/restore")

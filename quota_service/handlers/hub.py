@@ -16,6 +16,7 @@ from ..errors import NotFound
 from ..jobs.restore_background import start_restore
 from ..metrics import SPAWN_DECISIONS
 from ..models.restores import RestoreView, SpawnAllowedWithRestore
+from ..models.servers import RunningServersView
 from ..models.v1 import (
     USERNAME_PATTERN,
     Entitlements,
@@ -39,6 +40,17 @@ async def entitlements(
 ) -> Entitlements:
     """The sizes this person may start, with their allocations and storage standing."""
     return await factory.run(lambda svc: svc.spawn.entitlements(username))
+
+
+@router.get("/users/{username}/servers", response_model=RunningServersView, responses=api_errors())
+async def running_servers(
+    username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
+    factory: FactoryDep,
+    caller: HubDep,
+) -> RunningServersView:
+    """This person's open sessions (default and named servers) with their size, allocation
+    and CPU-hours so far, for the hub's home page."""
+    return await factory.run(lambda svc: svc.spawn.running_servers(username))
 
 
 @router.post(

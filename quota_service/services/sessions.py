@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import Integer, Select, Table, bindparam, select
 
 from ..errors import NotFound
+from ..models.servers import RunningServersView, RunningServerView
 from ..models.v1 import ClosedSession, SessionView
 from ..schema import Allocation, Charge, ServerSession, User
 from ..store.locks import allocations_with_pools
@@ -161,6 +162,46 @@ class SessionService:
             .order_by(ServerSession.id)
         ).all()
         return [_session_view(s, name, tier) for s, name, tier in rows]
+
+    def running_servers(self, username: str) -> RunningServersView:
+        """`username`'s open sessions (default and named servers), each with its size,
+        allocation and CPU-hours so far; no one of that name yet: none."""
+        now = self.ctx.now()
+        rows = self.ctx.session.execute(
+            open_sessions(ServerSession, Allocation)
+            .join(User, User.id == ServerSession.user_id)
+            .join(Allocation, Allocation.id == ServerSession.allocation_id)
+            .where(User.username == username)
+            .order_by(ServerSession.server_name, ServerSession.id)
+        ).all()
+        sizes = self.ctx.policy.sizes
+        return RunningServersView(
+            username=username,
+            as_of=now,
+            servers=[
+                RunningServerView(
+                    session_id=s.id,
+                    server_name=s.server_name,
+                    size=s.size,
+                    size_display_name=sizes[s.size].display_name if s.size in sizes else s.size,
+                    cpu_hours_per_hour=s.cpu_per_hour,
+                    allocation_id=a.id,
+                    allocation_label=a.label,
+                    tier=a.tier,
+                    started_at=s.started_at,
+                    cleanup_mode=s.cleanup_mode,
+                    release=s.release,
+                    charged_until=s.charged_until,
+                    cpu_hours_charged=round(s.cpu_hours_charged, 6),
+                    cpu_hours_so_far=round(
+                        s.cpu_hours_charged
+                        + ledger.cpu_hours(s.cpu_per_hour, s.charged_until, now),
+                        6,
+                    ),
+                )
+                for s, a in rows
+            ],
+        )
 
     def get_session(self, session_id: int) -> ServerSession:
         """The server session with this id.

@@ -65,6 +65,7 @@ def public() -> dict[str, int]:
 
 EXPECTED: dict[str, dict[str, int]] = {
     "GET /hub/users/{username}/entitlements": hub(200),
+    "GET /hub/users/{username}/servers": hub(200),
     "POST /hub/spawn-decisions": hub(200),
     "GET /hub/users/{username}/restore": hub(404),  # none started: found nothing, allowed
     "POST /hub/sessions/stop": hub(200),
