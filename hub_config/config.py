@@ -13,6 +13,7 @@ from typing import Any
 from .apply import KubeApplier, LocalApplier, StorageApplier
 from .auth import configure_authenticator
 from .hook import QuotaSpawnHook
+from .named_servers import configure_named_servers
 from .profiles import LocalOptionsForm, ProfileList, options_from_form
 from .services import configure_services
 from .settings import HubSettings
@@ -47,6 +48,7 @@ def configure_common(
     template_vars["nexus_standing"] = standing
     c.JupyterHub.template_vars = template_vars
     c.Authenticator.post_auth_hook = make_post_auth_hook(hook, standing)
+    configure_named_servers(c, hook)
     return hook
 
 
