@@ -133,6 +133,8 @@ def singleuser_env(s: DevSettings) -> dict[str, str]:
         **irsa.pod_env(s.s3_url, s.web_identity_token_file),
         "JUPYTER_PATH": str(s.jupyter_dir),
         "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "dev" / "lab_config"),
+        # the lab env first, as in the user image: kernel-create, kernel-list, kernel-delete, uv
+        "PATH": os.pathsep.join([str(s.lab_venv / "bin"), os.environ.get("PATH", "")]),
     }
 
 

@@ -74,14 +74,20 @@ if [ "$NAME" = "lab-server" ]; then
   rm -rf "$PREFIX/share/jupyter/kernels/python3"
   mkdir -p "$PREFIX/etc/jupyter/jupyter_server_config.d"
   cp "$DIR/jupyter_server_config.json" "$PREFIX/etc/jupyter/jupyter_server_config.d/nexus-lab.json"
+  # Personal environments (kernels/envtools): kernel-create, kernel-list and kernel-delete on the
+  # server's PATH, with a link to the uv that installed this env beside them (they run it).
+  if [ -n "${UV:-}" ]; then
+    "$UV" pip install --quiet --python "$VPY" --no-deps --reinstall-package nexus-envtools \
+      "$HERE/envtools"
+    ln -sfn "$(cd "$(dirname "$UV")" && pwd)/$(basename "$UV")" "$PREFIX/bin/uv"
+  else
+    "$VPY" -m pip install --quiet --no-cache-dir --no-deps "$HERE/envtools"
+  fi
 fi
 
-# Kernels: let `pip install --user` work (packages go to the user's home, which persists);
-# common/sitecustomize.py keeps the base interpreter's own site-packages off sys.path.
-if [ -f "$DIR/kernel.json" ]; then
-  sed -i 's/^include-system-site-packages = false/include-system-site-packages = true/' \
-    "$PREFIX/pyvenv.cfg"
-fi
+# Kernels stay isolated (include-system-site-packages = false, set above): no user site, so
+# `pip install --user` cannot shadow a locked package (pip refuses it in such a venv), and the
+# kernelspecs also set PYTHONNOUSERSITE=1. Personal packages go to kernel-create environments.
 
 if [ -f "$DIR/kernel.json" ] && [ -n "$SPEC_ROOT" ]; then
   mkdir -p "$SPEC_ROOT/$NAME"

@@ -42,7 +42,9 @@ $(KERNEL_VENVS)/%/.installed $(JUPYTER_DATA_DIR_KERNELS)/%/kernel.json: kernels/
 	mkdir -p $(CRDS_PATH)
 	touch $(KERNEL_VENVS)/$*/.installed $(JUPYTER_DATA_DIR_KERNELS)/$*/kernel.json
 
-$(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_server_config.json $(KERNEL_COMMON) | $(VENV)/.installed
+# The lab env also gets kernel-create / kernel-list / kernel-delete (kernels/envtools) and a link to $(UV).
+ENVTOOLS := kernels/envtools/pyproject.toml $(wildcard kernels/envtools/src/nexus_envtools/*.py)
+$(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_server_config.json $(KERNEL_COMMON) $(ENVTOOLS) | $(VENV)/.installed
 	PYTHON=$(KERNEL_PYTHON) UV=$(UV) kernels/install.sh lab-server $(LAB_VENV)
 	touch $@
 

@@ -1,11 +1,10 @@
 """Start-up of a Roman kernel's Python: the user's own packages yes, the base interpreter's no.
 
-A kernel virtualenv is created with ``include-system-site-packages = true`` because that is what
-lets ``pip install --user`` work inside a virtualenv: packages go to the user's site-packages in
-their home (``~/.local/lib/python3.X/site-packages``), which persists across server restarts.
-The same switch would also expose the base interpreter's site-packages, which are not part of the
-kernel's lock; they are taken off ``sys.path`` here so a kernel holds exactly its lock plus what
-its user installed.
+A kernel virtualenv is isolated (``include-system-site-packages = false``, and its kernelspec sets
+``PYTHONNOUSERSITE=1``): neither the base interpreter's site-packages nor the user's
+``~/.local/lib/python3.X/site-packages`` are on ``sys.path``, so a kernel holds exactly its lock
+(people's own packages go to kernel-create environments). Should a venv include the base
+interpreter's site-packages anyway, they are taken off ``sys.path`` here.
 
 It also keeps botocore's credential-refresh warnings out of notebooks: when the pod's IAM role
 cannot be assumed (IRSA), the read raises a clear AccessDenied; the same failure logged again
