@@ -47,12 +47,22 @@ class KubeApplier:
         extra.update(builders.labels(plan))
         spawner.extra_labels = extra
         volumes, mounts = builders.kube_volumes(self.settings, plan.username)
+        team_volumes, team_mounts = builders.team_volumes(self.settings, plan.teams)
+        # The spawner outlives a stop: a team left since the last start loses its mount.
+        current = [
+            m for m in entries(spawner.volume_mounts) if not self._team_mount(m.get("mountPath"))
+        ]
         spawner.volumes, spawner.volume_mounts = merge_volumes(
-            entries(spawner.volumes), entries(spawner.volume_mounts), volumes, mounts
+            entries(spawner.volumes), current, volumes + team_volumes, mounts + team_mounts
         )
+        for name, value in builders.identity(self.settings, plan).items():
+            setattr(spawner, name, value)
         env = dict(spawner.environment)
         env["SCRATCH_DIR"] = self.settings.scratch_mount_path
         spawner.environment = env
+
+    def _team_mount(self, path: Any) -> bool:
+        return isinstance(path, str) and path.startswith(self.settings.teams_mount_path + "/")
 
 
 def entries(value: Any) -> list[dict[str, Any]]:
@@ -112,8 +122,9 @@ class LocalApplier:
 
     def apply(self, spawner: Any, plan: SpawnPlan) -> None:
         apply_common(spawner, plan, self.settings)
-        layout = builders.local_layout(self.settings, plan.username)
+        layout = builders.local_layout(self.settings, plan.username, plan.teams)
         prepare_local_home(layout, plan.notice)
+        link_team_folders(layout)
         if hasattr(spawner, "home_dir"):
             spawner.home_dir = str(layout.home)
         env = dict(spawner.environment)
@@ -136,6 +147,31 @@ def prepare_local_home(layout: LocalLayout, notice: str | None) -> None:
         notice_path.write_text(notice + "\n")
     elif notice_path.is_file() and not notice_path.is_symlink():
         notice_path.unlink()
+
+
+TEAMS_LINKS = "teams"
+
+
+def link_team_folders(layout: LocalLayout) -> None:
+    """`~/teams/<team_dir>` links to `<teams root>/<team_dir>` for the person's current teams;
+    links into the teams root for teams they left are removed (never their files, never
+    anything that is not such a link). A `~/teams` that is not a plain folder is left alone."""
+    if layout.teams_root is None:
+        return
+    links = layout.home / TEAMS_LINKS
+    if not layout.team_dirs and not links.is_dir():
+        return
+    if links.is_symlink() or (links.exists() and not links.is_dir()):
+        return
+    links.mkdir(mode=0o755, exist_ok=True)
+    wanted = set(layout.team_dirs)
+    for entry in os.scandir(links):
+        if entry.is_symlink() and entry.name not in wanted:
+            target = Path(os.readlink(entry.path))
+            if target.parent == layout.teams_root:
+                os.unlink(entry.path)
+    for team_dir in layout.team_dirs:
+        _ensure_symlink(links / team_dir, layout.teams_root / team_dir)
 
 
 def _ensure_symlink(link: Path, target: Path) -> None:

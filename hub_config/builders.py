@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .quota_client import Size, SpawnAllowed, Toleration
+from .quota_client import Size, SpawnAllowed, Team, Toleration
 from .settings import FallbackSize, HubSettings
+from .teamdirs import is_team_dir
 from .userdirs import directory_name
 
 LABEL_TIER = "nexus/tier"
@@ -46,6 +47,10 @@ class SpawnPlan:
     release: str | None = None
     release_name: str | None = None
     image: str | None = None
+    # The person's POSIX uid (None: fail-open, or a service without team folders) and the
+    # teams whose folders the server mounts.
+    uid: int | None = None
+    teams: tuple[Team, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -69,7 +74,21 @@ def plan_from_decision(username: str, server_name: str, decision: SpawnAllowed) 
         release=decision.release.id if decision.release else None,
         release_name=decision.release.display_name if decision.release else None,
         image=decision.release.image if decision.release else None,
+        uid=decision.uid,
+        teams=safe_teams(decision.teams),
     )
+
+
+def safe_teams(teams: list[Team]) -> tuple[Team, ...]:
+    """The teams whose folder name is one `teamdirs` makes and whose gid is a real group, each
+    once: a path is never built from anything else."""
+    seen: set[str] = set()
+    kept = []
+    for team in teams:
+        if is_team_dir(team.team_dir) and team.gid > 0 and team.team_dir not in seen:
+            seen.add(team.team_dir)
+            kept.append(team)
+    return tuple(kept)
 
 
 FAIL_OPEN_NOTICE = (
@@ -215,6 +234,42 @@ def kube_volumes(
     return volumes, mounts
 
 
+TEAMS_VOLUME = "nexus-teams"
+
+
+def team_volumes(
+    settings: HubSettings, teams: tuple[Team, ...]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The teams claim and one mount per team: `<teams_subdir>/<team_dir>` at
+    `<teams_mount_path>/<team_dir>`. Nothing when team folders are off or there are no teams."""
+    if not settings.teams_pvc_name or not teams:
+        return [], []
+    volumes = [
+        {"name": TEAMS_VOLUME, "persistentVolumeClaim": {"claimName": settings.teams_pvc_name}}
+    ]
+    mounts = [
+        {
+            "name": TEAMS_VOLUME,
+            "mountPath": f"{settings.teams_mount_path}/{team.team_dir}",
+            "subPath": f"{settings.teams_subdir}/{team.team_dir}",
+        }
+        for team in teams
+    ]
+    return volumes, mounts
+
+
+def identity(settings: HubSettings, plan: SpawnPlan) -> dict[str, Any]:
+    """KubeSpawner's uid, gid and supplemental_gids when team folders are on and the decision
+    names the person's uid; otherwise nothing (the image's user)."""
+    if not settings.teams_pvc_name or plan.uid is None:
+        return {}
+    return {
+        "uid": plan.uid,
+        "gid": settings.notebook_gid,
+        "supplemental_gids": [team.gid for team in plan.teams],
+    }
+
+
 @dataclass(frozen=True)
 class LocalLayout:
     """Where a user's files live in local dev: directories standing in for EFS."""
@@ -223,9 +278,12 @@ class LocalLayout:
     scratch: Path
     tutorials_source: Path | None
     tutorials_copy: Path
+    # The team folders' root, and the person's teams' folder names (`~/teams/<team_dir>`).
+    teams_root: Path | None = None
+    team_dirs: tuple[str, ...] = ()
 
 
-def local_layout(settings: HubSettings, username: str) -> LocalLayout:
+def local_layout(settings: HubSettings, username: str, teams: tuple[Team, ...] = ()) -> LocalLayout:
     """Raises `userdirs.UnmappableUsername` (a ValueError) for a name the rule cannot map."""
     directory = directory_name(username)
     return LocalLayout(
@@ -233,4 +291,6 @@ def local_layout(settings: HubSettings, username: str) -> LocalLayout:
         scratch=settings.local_scratch / directory,
         tutorials_source=settings.tutorials_dir.resolve() if settings.tutorials_dir else None,
         tutorials_copy=settings.local_tutorials_copy,
+        teams_root=settings.local_teams,
+        team_dirs=tuple(team.team_dir for team in teams),
     )

@@ -241,6 +241,11 @@ class HubSettings(BaseSettings):
         description="local only: tutorial notebooks to offer read-only (e.g. notebooks/); none "
         "when unset",
     )
+    teams_dir: Path | None = Field(
+        default=None,
+        description="local only: the team folders (`nexus-quota teams sync` makes them); "
+        "default <state_dir>/teams; each home gets teams/<team_dir> links to the person's teams",
+    )
 
     # --- storage, Kubernetes ---
     # A person's directories are <subdir>/<hub_config.userdirs.directory_name(username)> on the
@@ -281,6 +286,27 @@ class HubSettings(BaseSettings):
         default="/crds",
         description="Kubernetes: where it is mounted (the image's CRDS_PATH)",
     )
+    # Team folders: a second claim, through an EFS access point WITHOUT a POSIX user, so the
+    # pod's own uid and groups reach the file system (docs/deploy.md, "Team folders on EFS").
+    teams_pvc_name: str | None = Field(
+        default=None,
+        description="Kubernetes: the claim of the team folders (= the chart's teams claim); "
+        "unset: no team folders, and servers keep the image's uid",
+    )
+    teams_subdir: str = Field(
+        default="teams",
+        description="Kubernetes: folder of the team folders on that claim (= efs.teamsDir)",
+    )
+    teams_mount_path: str = Field(
+        default="/teams",
+        description="Kubernetes: where each team folder is mounted, as <path>/<team_dir>",
+    )
+    notebook_gid: int = Field(
+        default=100,
+        ge=1,
+        description="Kubernetes: the primary gid of user servers when team folders are on "
+        "(their uid is the person's, from the quota service)",
+    )
 
     @field_validator("oidc_scopes", "allowed_groups", "admin_groups", "admin_users", mode="before")
     @classmethod
@@ -290,7 +316,9 @@ class HubSettings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("home_subdir", "scratch_subdir", "tutorials_subdir", "crds_subdir")
+    @field_validator(
+        "home_subdir", "scratch_subdir", "tutorials_subdir", "crds_subdir", "teams_subdir"
+    )
     @classmethod
     def _relative_folder(cls, value: str | None) -> str | None:
         if value is None:
@@ -298,6 +326,14 @@ class HubSettings(BaseSettings):
         parts = value.split("/")
         if not value or value.startswith("/") or any(p in {"", ".", ".."} for p in parts):
             raise ValueError("must be a relative folder on the claim, without '.' or '..'")
+        return value
+
+    @field_validator("teams_mount_path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        parts = value.split("/")[1:]
+        if not value.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+            raise ValueError("must be an absolute path without '.', '..' or a trailing '/'")
         return value
 
     @model_validator(mode="after")
@@ -317,6 +353,10 @@ class HubSettings(BaseSettings):
     @property
     def local_scratch(self) -> Path:
         return (self.scratch_dir or self.state_dir / "scratch").resolve()
+
+    @property
+    def local_teams(self) -> Path:
+        return (self.teams_dir or self.state_dir / "teams").resolve()
 
     @property
     def local_tutorials_copy(self) -> Path:

@@ -41,6 +41,7 @@ from .config_parts import (
     RateSetting,
     ReconcileSettings,
     SmtpSettings,
+    TeamSettings,
 )
 from .names import (
     CONFIG_ENV,
@@ -227,6 +228,9 @@ class Settings(BaseSettings):
     restore_on_login: bool = Field(
         default=True, description="restore an archived home when its owner starts a server"
     )
+    teams: TeamSettings = Field(
+        default_factory=TeamSettings, description="team folders: uid and gid ranges, root"
+    )
 
     @field_validator("hub_api_token", "jobs_token", mode="before")
     @classmethod
@@ -249,6 +253,11 @@ class Settings(BaseSettings):
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.bind_host not in ("127.0.0.1", "::1", "localhost")
+
+    @property
+    def teams_root(self) -> Path:
+        """Where the team folders are: `teams.root`, else `teams` beside `storage_root`."""
+        return self.teams.root or self.storage_root.parent / "teams"
 
     @property
     def db_pool(self) -> PoolLimits:
@@ -344,5 +353,6 @@ __all__ = [
     "ReconcileSettings",
     "Settings",
     "SmtpSettings",
+    "TeamSettings",
     "load_settings",
 ]

@@ -1,5 +1,5 @@
 """The parts of the quota service's settings: nested sections (`archive`, `smtp`,
-`reconcile`, `limits`) and the pool limits; `Settings` itself is in config.py."""
+`reconcile`, `limits`, `teams`) and the pool limits; `Settings` itself is in config.py."""
 
 from __future__ import annotations
 
@@ -75,6 +75,50 @@ class ReconcileSettings(BaseModel):
         description="a team collaboration server is stopped this long after its last "
         "activity (the hub's last_activity: the last browser left)",
     )
+
+
+class TeamSettings(BaseModel):
+    """POSIX identities and folders of teams (docs/deploy.md, "Team folders on EFS").
+
+    A person's uid is `uid_base + users.id`; a consortium's gid is `gid_base + consortia.id`,
+    stored with the consortium when it is created, so changing `gid_base` later moves only
+    new teams. Keep both ranges clear of the image's own users and groups."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uid_base: int = Field(
+        default=200000,
+        ge=1000,
+        le=2**31 - 2**24,
+        description="a person's POSIX uid is this plus their user id (team folder owners)",
+    )
+    gid_base: int = Field(
+        default=60000,
+        ge=1000,
+        le=2**31 - 2**24,
+        description="a consortium's POSIX gid is this plus its id, stored when it is created",
+    )
+    root: Path | None = Field(
+        default=None,
+        description="folder holding the team folders (<root>/<team_dir>); unset: a `teams` "
+        "folder beside storage_root",
+    )
+    provision_on_create: bool = Field(
+        default=True,
+        description="create the team folder when a consortium is created, if root exists "
+        "and this process may (otherwise `nexus-quota teams sync` does)",
+    )
+
+    def uid_of(self, user_id: int) -> int:
+        return self.uid_base + user_id
+
+    def user_id_of(self, uid: int) -> int | None:
+        """The user id whose uid is `uid`, or None for a uid outside the people's range."""
+        user_id = uid - self.uid_base
+        return user_id if user_id > 0 else None
+
+    def gid_of(self, consortium_id: int) -> int:
+        return self.gid_base + consortium_id
 
 
 class RateSetting(BaseModel):

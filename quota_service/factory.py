@@ -29,6 +29,7 @@ from .services.reports import ReportService
 from .services.requests import RequestService
 from .services.sessions import SessionService
 from .services.spawn import SpawnService
+from .services.teams import TeamService
 from .services.users import UserService
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class Services:
     audit = _service(AuditService)
     reports = _service(ReportService)
     notices = _service(NoticeService)
+    teams = _service(TeamService)
 
 
 class Factory:
@@ -99,6 +101,7 @@ class Factory:
                 spawn_reservation_hours=self.settings.spawn_reservation_hours,
                 cost_per_cpu_hour_usd=self.settings.cost_per_cpu_hour_usd,
                 request_filings_per_day=self.settings.limits.requests_per_day,
+                teams=self.settings.teams.model_copy(update={"root": self.settings.teams_root}),
             )
         )
 

@@ -164,6 +164,14 @@ class SpawnDecisionIn(_In):
     release: str | None = Field(default=None, min_length=1, max_length=64)
 
 
+class TeamView(BaseModel):
+    """A team the person belongs to: its folder (`/teams/<team_dir>`) and POSIX group."""
+
+    name: str
+    team_dir: str
+    gid: int
+
+
 class SpawnAllowed(BaseModel):
     allowed: Literal[True] = True
     session_id: int
@@ -180,6 +188,9 @@ class SpawnAllowed(BaseModel):
     home_quota_hard_bytes: int | None
     scratch_retention_days: int
     release: ReleaseView | None = None
+    # The person's POSIX uid and every team they lead or belong to (issue 17 part 2).
+    uid: int
+    teams: list[TeamView] = []
 
 
 class SpawnDenied(BaseModel):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from ..clock import Clock, utcnow
+from ..config_parts import TeamSettings
 from ..policy import Policy
 
 
@@ -22,6 +23,8 @@ class ServiceContext:
     cost_per_cpu_hour_usd: float = 0.05
     # Upgrade and renewal requests one person may file in 24 hours (settings limits).
     request_filings_per_day: int = 10
+    # uid and gid ranges of team folders (settings `teams`).
+    teams: TeamSettings = field(default_factory=TeamSettings)
 
     def now(self) -> datetime:
         return self.clock()

@@ -24,6 +24,7 @@ from ..store.locks import for_update
 from . import ledger
 from .audit import AuditService
 from .base import Caller, ServiceContext
+from .teams import TeamService
 from .users import UserService
 from .views import allocation_view
 
@@ -179,6 +180,8 @@ class ConsortiumService:
         self.ctx.session.add(pool)
         self.ctx.session.flush()
         consortium.pool_id = pool.id
+        teams = TeamService(self.ctx)
+        team_dir, gid = teams.identity(consortium)
         for lead in leads:
             self._add(consortium, pool, lead, MemberRole.lead, 0.0)
         self.audit.record(
@@ -186,9 +189,17 @@ class ConsortiumService:
             action="consortium.create",
             target_type="consortium",
             target_id=consortium.id,
-            after={"name": name, "cpu_hours": cpu_hours, "leads": leads, "pool_id": pool.id},
+            after={
+                "name": name,
+                "cpu_hours": cpu_hours,
+                "leads": leads,
+                "pool_id": pool.id,
+                "team_dir": team_dir,
+                "gid": gid,
+            },
             reason=reason,
         )
+        teams.provision(consortium)
         return self._view(consortium)
 
     def _add(

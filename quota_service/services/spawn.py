@@ -19,6 +19,7 @@ from . import ledger
 from .base import ServiceContext
 from .collab import team_allocations
 from .sessions import SessionService
+from .teams import TeamService
 from .users import UserService
 from .views import allocation_view, pool_of, size_view, storage_view, storage_view_of
 
@@ -80,6 +81,7 @@ class SpawnService(SessionService):
     def __init__(self, ctx: ServiceContext) -> None:
         super().__init__(ctx)
         self.users = UserService(ctx)
+        self.teams = TeamService(ctx)
 
     # -- entitlements -------------------------------------------------------------------
     def entitlements(self, username: str) -> Entitlements:
@@ -273,6 +275,9 @@ class SpawnService(SessionService):
             home_quota_hard_bytes=quota[1] if quota else None,
             scratch_retention_days=tier.scratch_retention_days,
             release=release_view(release) if release is not None else None,
+            # Every team, whatever this session is charged to: membership alone gives access.
+            uid=self.teams.uid_of(user),
+            teams=self.teams.teams_of(user),
         )
 
     def _release(self, release_id: str | None) -> Release | None:

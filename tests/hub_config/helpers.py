@@ -68,6 +68,7 @@ def allowed(
         home_quota_soft_bytes=quota[0] if quota else None,
         home_quota_hard_bytes=quota[1] if quota else None,
         scratch_retention_days=t.scratch_retention_days,
+        uid=200041,
     )
     return on_the_wire(answer, quota_client.SpawnAllowed, **extra)
 

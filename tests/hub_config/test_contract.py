@@ -27,6 +27,7 @@ from quota_service.handlers import hub
 from quota_service.models.v1 import SessionStopIn, SpawnDecisionIn
 from quota_service.schema.purge_manifest import ManifestStatus, PurgeManifest
 from quota_service.schema.purge_run import PurgeRun
+from quota_service.services.base import Actor
 from tests.support.clock import FakeClock
 from tests.support.databases import DatabaseFactory
 from tests.support.processes import poll_until_async
@@ -145,6 +146,20 @@ async def service_answers(factory: Factory, clock: FakeClock) -> dict[tuple[str,
     answers[stop].append(sent(*stop, stopped))
     # The restore variant of an allowed decision, and the restore's status as the hook polls it.
     archive_home(factory, "bob")
+    # bob also leads a team with a share of its pool: his decision carries the team.
+    with factory.unit_of_work() as svc:
+        team = svc.consortia.create(
+            "root",
+            name="Contract Team",
+            proposal_ref=None,
+            cpu_hours=100,
+            home_quota_soft_gib=1,
+            home_quota_hard_gib=2,
+            term_days=30,
+            leads=["bob"],
+            reason="contract",
+        )
+        svc.consortia.set_share(Actor("root", is_admin=True), team.id, "bob", 10)
     body = SpawnDecisionIn(username="bob", size="small")
     answers[decide].append(sent(*decide, await hub.spawn_decision(body, factory, HUB)))
     status = await poll_until_async(
@@ -166,6 +181,7 @@ async def test_the_hub_client_reads_every_answer_and_each_of_its_fields_is_sent(
     decisions = answers[("POST", "/hub/spawn-decisions")]
     assert [d["allowed"] for d in decisions] == [True, False, True]
     assert decisions[0]["size"]["tolerations"] and decisions[2]["restore"] is not None
+    assert [t["name"] for t in decisions[2]["teams"]] == ["Contract Team"]
     # The release the hook sent is the one answered; none sent: the current one.
     assert decisions[0]["release"]["id"] == "2026.1" and decisions[2]["release"]["current"]
     missing = []
