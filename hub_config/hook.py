@@ -24,6 +24,7 @@ from .quota_client import (
     SpawnDenied,
 )
 from .restore_wait import RESTORING, RestoreProgress, wait_for_restore
+from .server_names import check_server_name, refusal_message
 from .settings import SECRET_FIELDS, FallbackSize, HubSettings, load_settings
 
 QUOTA_UNREACHABLE = Counter(
@@ -219,6 +220,9 @@ class QuotaSpawnHook(Shared, LoggingConfigurable):
     async def _pre_spawn(self, spawner: Any, progress: RestoreProgress) -> None:
         username = spawner.user.name
         server_name = spawner.name or ""
+        refusal = check_server_name(server_name)
+        if refusal is not None:  # the spawn form's POST: JupyterHub did not ask (named_servers)
+            raise SpawnRefused(400, refusal_message(server_name, refusal))
         options = spawner.user_options or {}
         size = options.get("profile")
         allocation = options.get("allocation")

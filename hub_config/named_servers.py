@@ -6,50 +6,44 @@ handler, awaiting what it returns, in four places: the API's server create
 (`POST /hub/api/users/<name>/servers/<server>`), the spawn page (`GET /hub/spawn/<name>/
 <server>`), the home page and the admin page. The first two call it only for a named server,
 before the server record exists, so `NamedServerLimit` is also where a bad name is refused
-with a 400: nothing is left behind. It counts the named servers a person has (running or
-not); 0 or less means no limit, so the smallest limit it can give is 1.
+with a 400: nothing is left behind. (The spawn form's POST creates the record without asking
+it; the spawn hook refuses a bad name there: `hook.py`, with the rule of `server_names.py`.)
+JupyterHub counts the named servers a person has, running or not; 0 or less means no limit,
+so the smallest limit given is 1.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from tornado import web
 
-from .hook import QuotaSpawnHook, Shared, SpawnRefused
+from .hook import QuotaSpawnHook, Shared
 from .quota_client import Entitlements, QuotaRequestError, QuotaUnavailable, RunningServers
+from .server_names import SERVER_NAME_MAX, SERVER_NAME_RULE, check_server_name, refusal_message
+
+__all__ = [
+    "FALLBACK_LIMIT",
+    "SERVER_NAME_MAX",
+    "SERVER_NAME_RULE",
+    "NamedServerLimit",
+    "ServerBoard",
+    "check_server_name",
+    "configure_named_servers",
+    "limit_from",
+]
 
 log = logging.getLogger(__name__)
 
-SERVER_NAME_MAX = 32
-# Lowercase, so a name is one URL, one pod name and one ledger key whatever the case typed.
-_SERVER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-SERVER_NAME_RULE = (
-    f"1 to {SERVER_NAME_MAX} characters: lowercase letters, digits, '-' and '_', "
-    "starting with a letter or a digit"
-)
 # The limit while the quota service cannot say (no answer seen for this person yet): one named
 # server, what the Entry tier allows. Spawns themselves follow the hook's fail mode.
 FALLBACK_LIMIT = 1
 
 
-def check_server_name(name: str) -> str | None:
-    """Why `name` cannot name a server, or None when it can ("" is the default server)."""
-    if name == "":
-        return None
-    if len(name) > SERVER_NAME_MAX:
-        return f"it has {len(name)} characters; a server name has {SERVER_NAME_RULE}"
-    if not _SERVER_NAME.fullmatch(name):
-        return f"a server name has {SERVER_NAME_RULE}"
-    return None
-
-
 def bad_name_error(name: str, reason: str) -> web.HTTPError:
-    shown = name if len(name) <= 64 else name[:64] + "…"
-    message = f"{shown!r} cannot be a server name: {reason}."
+    message = refusal_message(name, reason)
     error = web.HTTPError(400, "%s", message)
     error.jupyterhub_message = message  # type: ignore[attr-defined]
     return error
@@ -105,20 +99,6 @@ class NamedServerLimit(Shared):
             return self._last.get(username, FALLBACK_LIMIT)
         self._last[username] = limit = limit_from(ent)
         return limit
-
-
-def name_checked(inner: Any) -> Any:
-    """`pre_spawn_hook` that first refuses a bad server name: the spawn form's POST creates
-    the server record without asking `named_server_limit_per_user`, so it is checked here too."""
-
-    async def pre_spawn_hook(spawner: Any) -> None:
-        name = spawner.name or ""
-        reason = check_server_name(name)
-        if reason is not None:
-            raise SpawnRefused(400, f"{name!r} cannot be a server name: {reason}.")
-        await inner(spawner)
-
-    return pre_spawn_hook
 
 
 @dataclass(frozen=True)
@@ -235,9 +215,6 @@ def configure_named_servers(c: Any, hook: QuotaSpawnHook) -> NamedServerLimit:
         )
     limit = NamedServerLimit(hook)
     c.JupyterHub.named_server_limit_per_user = limit
-    inner = c.Spawner.get("pre_spawn_hook")
-    if inner is not None:
-        c.Spawner.pre_spawn_hook = name_checked(inner)
     template_vars = dict(c.JupyterHub.get("template_vars") or {})
     template_vars["nexus_servers"] = ServerBoard(hook)
     c.JupyterHub.template_vars = template_vars
