@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from tornado import web
 from traitlets import Unicode
 
-from .collab import reserved_name_refusal
+from .collab import is_team_username, reserved_name_refusal
 from .userdirs import check_username
 
 metadata = sa.MetaData()
@@ -142,6 +142,13 @@ class NexusOAuthenticator(GenericOAuthenticator):  # type: ignore[misc]
         display = info.get(self.display_name_claim)
         auth_state["display_name"] = str(display) if display else bound
         return auth_model
+
+    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
+        """A team user (hub_config/collab.py) never signs in, so it has no MyST tokens to
+        refresh: it stays valid; everyone else is refreshed by OAuthenticator."""
+        if is_team_username(user.name):
+            return True
+        return await super().refresh_user(user, handler, **kwargs)
 
     async def get_user_groups(self, auth_state: dict[str, Any]) -> set[str]:
         groups = set(await super().get_user_groups(auth_state))
