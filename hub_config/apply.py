@@ -13,6 +13,7 @@ from .builders import LocalLayout, SpawnPlan
 from .settings import HubSettings
 
 NOTICE_FILE = "NEXUS-NOTICE.txt"
+LAB_UMASK = 0o002
 
 
 class StorageApplier(Protocol):
@@ -127,6 +128,10 @@ class LocalApplier:
         link_team_folders(layout)
         if hasattr(spawner, "home_dir"):
             spawner.home_dir = str(layout.home)
+        if hasattr(spawner, "popen_kwargs"):
+            # Lab servers make group-writable files, as the user image's start-up hook does,
+            # so what members create in a team folder stays writable by the team.
+            spawner.popen_kwargs = {**spawner.popen_kwargs, "umask": LAB_UMASK}
         env = dict(spawner.environment)
         env["SCRATCH_DIR"] = str(layout.scratch)
         if layout.tutorials_source is not None:

@@ -135,4 +135,9 @@ def ensure_team_folders(
             raise
         except TeamFolderError as exc:
             refused.append(str(exc))
+        except PermissionError as exc:
+            refused.append(
+                f"{root / team.team_dir}: {exc.strerror}: setting owner root and group "
+                f"{team.gid} needs root on the file system (docs/deploy.md)"
+            )
     return done, refused

@@ -51,7 +51,9 @@ def entry_allocation(factory: Factory, username: str) -> int:
     return next(a.id for a in ent.allocations if a.tier == "entry")
 
 
-def decide(factory: Factory, username: str, server: str = "", alloc: int | None = None) -> object:
+def decide(
+    factory: Factory, username: str, server: str = "", alloc: int | None = None
+) -> SpawnAllowed | SpawnDenied:
     with factory.unit_of_work() as svc:
         return svc.spawn.decide(username, server, "small", alloc)
 
