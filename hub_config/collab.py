@@ -18,6 +18,7 @@ Standard library only: the hub image and the quota-service image both import thi
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 # "~" is kept as it is in hub URLs (/user/team~demo/); sign-in refuses names with this prefix.
 TEAM_PREFIX = "team~"
@@ -58,3 +59,27 @@ def apply_rtc(spawner: Any) -> None:
     """Add the collaboration switch to the spawner's arguments (replacing an earlier one)."""
     args = [a for a in (spawner.args or []) if a not in (RTC_ON, RTC_OFF)]
     spawner.args = [*args, *rtc_args(spawner.user.name)]
+
+
+def team_servers_of(user: Any) -> list[dict[str, Any]]:
+    """The team servers shared with `user` (a JupyterHub User; a `template_vars` callable
+    for the home page's block): team, hub user, whether it runs and where it opens.
+    Sharing is what grants access (quota_service/services/collab_hub.py), so this is the list
+    of teams whose server this person may open."""
+    orm_user = getattr(user, "orm_user", None)
+    base_url = str((getattr(user, "settings", None) or {}).get("base_url", "/"))
+    found = []
+    for share in getattr(orm_user, "shared_with_me", None) or []:
+        spawner = getattr(share, "spawner", None)
+        owner = getattr(share, "owner", None)
+        if spawner is None or owner is None or spawner.name or not is_team_username(owner.name):
+            continue
+        found.append(
+            {
+                "team": team_dir_of(owner.name),
+                "user": owner.name,
+                "running": spawner.server is not None,
+                "url": f"{base_url.rstrip('/')}/user/{quote(owner.name, safe='@~')}/",
+            }
+        )
+    return sorted(found, key=lambda t: str(t["team"]))

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import collab
 from .apply import KubeApplier, LocalApplier, StorageApplier
 from .auth import configure_authenticator
 from .hook import QuotaSpawnHook
@@ -46,6 +47,8 @@ def configure_common(
     standing = StandingBoard(settings.quota_public_path)
     hook.client.on_entitlements = standing.record
     template_vars["nexus_standing"] = standing
+    template_vars["nexus_team_servers"] = collab.team_servers_of
+    template_vars["nexus_collab_page"] = settings.quota_public_path.rstrip("/") + "/collab"
     c.JupyterHub.template_vars = template_vars
     c.Authenticator.post_auth_hook = make_post_auth_hook(hook, standing)
     configure_named_servers(c, hook)

@@ -7,6 +7,7 @@ transaction may be open while the hub works.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -16,16 +17,18 @@ from fastapi import APIRouter, Path, Request
 
 from ..config import Settings
 from ..error_table import api_errors
-from ..errors import Conflict, UpstreamUnavailable
+from ..errors import Conflict, QuotaError, UpstreamUnavailable
 from ..factory import Factory
 from ..hubapi import HubApiError
 from ..models.collab import CollabView
 from ..models.v1 import MAX_ID
+from ..services.base import Caller
 from ..services.collab import CollabService, TeamServer
 from ..services.collab_hub import CollabHub, ServerState, SpawnRefusedByHub
 from .deps import FactoryDep, UserDep
 
 router = APIRouter(tags=["collaboration"])
+log = logging.getLogger("quota_service.collab")
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
@@ -61,46 +64,30 @@ def view(team: TeamServer, state: ServerState, settings: Settings) -> CollabView
 
 
 def _team(
-    factory: Factory, caller: UserDep, consortium_id: int, *, to_start: bool = False
+    factory: Factory, caller: Caller, consortium_id: int, *, to_start: bool = False
 ) -> TeamServer:
     with factory.unit_of_work() as svc:
         return CollabService(svc.ctx).team(caller, consortium_id, to_start=to_start)
 
 
-@router.get("/me/collab", response_model=list[CollabView], responses=api_errors())
-def my_team_servers(request: Request, factory: FactoryDep, caller: UserDep) -> list[CollabView]:
-    """The collaboration servers of every consortium the caller belongs to."""
+# -- the operations, shared by the JSON API below and the page (web/collab_pages.py) --------
+def list_mine(factory: Factory, settings: Settings, caller: Caller) -> list[CollabView]:
     with factory.unit_of_work() as svc:
         teams = CollabService(svc.ctx).teams_of(caller.name)
-    settings: Settings = request.app.state.settings
     if not teams:
         return []
     with hub_client(settings) as hub:
         return [view(t, hub.state(t.username), settings) for t in teams]
 
 
-@router.get(
-    "/consortia/{consortium_id}/collab",
-    response_model=CollabView,
-    responses=api_errors(403, 404, 503),
-)
-def show(request: Request, consortium_id: Id, factory: FactoryDep, caller: UserDep) -> CollabView:
-    team = _team(factory, caller, consortium_id)
-    settings: Settings = request.app.state.settings
+def show_one(factory: Factory, settings: Settings, caller: Caller, cid: int) -> CollabView:
+    team = _team(factory, caller, cid)
     with hub_client(settings) as hub:
         return view(team, hub.state(team.username), settings)
 
 
-@router.post(
-    "/consortia/{consortium_id}/collab",
-    response_model=CollabView,
-    status_code=202,
-    responses=api_errors(403, 404, 409, 503),
-)
-def start(request: Request, consortium_id: Id, factory: FactoryDep, caller: UserDep) -> CollabView:
-    """Start the team server (a member or lead), shared with every member, billed to the pool."""
-    team = _team(factory, caller, consortium_id, to_start=True)
-    settings: Settings = request.app.state.settings
+def start_one(factory: Factory, settings: Settings, caller: Caller, cid: int) -> CollabView:
+    team = _team(factory, caller, cid, to_start=True)
     with hub_client(settings) as hub:
         hub.ensure_user(team.username)
         hub.sync_shares(team.username, set(team.members))
@@ -113,6 +100,62 @@ def start(request: Request, consortium_id: Id, factory: FactoryDep, caller: User
         return view(team, hub.state(team.username), settings)
 
 
+def stop_one(factory: Factory, settings: Settings, caller: Caller, cid: int) -> CollabView:
+    team = _team(factory, caller, cid)
+    with hub_client(settings) as hub:
+        if hub.state(team.username).running:
+            hub.stop(team.username)
+        return view(team, hub.state(team.username), settings)
+
+
+def member_left(factory: Factory, settings: Settings, consortium_id: int) -> None:
+    """After a member leaves: share the team server with the remaining members only. Best
+    effort (the removal stands): the next start syncs the shares again."""
+    with factory.unit_of_work() as svc:
+        teams = CollabService(svc.ctx)
+        try:
+            team = teams.team_of(consortium_id)
+        except QuotaError:
+            return
+    try:
+        with hub_client(settings) as hub:
+            if hub.state(team.username).exists:
+                hub.sync_shares(team.username, set(team.members))
+    except QuotaError as exc:
+        log.warning("team server shares of consortium %s not synced: %s", consortium_id, exc)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.get("/me/collab", response_model=list[CollabView], responses=api_errors())
+def my_team_servers(request: Request, factory: FactoryDep, caller: UserDep) -> list[CollabView]:
+    """The collaboration servers of every consortium the caller belongs to."""
+    return list_mine(factory, _settings(request), caller)
+
+
+@router.get(
+    "/consortia/{consortium_id}/collab",
+    response_model=CollabView,
+    responses=api_errors(403, 404, 503),
+)
+def show(request: Request, consortium_id: Id, factory: FactoryDep, caller: UserDep) -> CollabView:
+    return show_one(factory, _settings(request), caller, consortium_id)
+
+
+@router.post(
+    "/consortia/{consortium_id}/collab",
+    response_model=CollabView,
+    status_code=202,
+    responses=api_errors(403, 404, 409, 503),
+)
+def start(request: Request, consortium_id: Id, factory: FactoryDep, caller: UserDep) -> CollabView:
+    """Start the team server (a member or lead), shared with every member, billed to the pool."""
+    return start_one(factory, _settings(request), caller, consortium_id)
+
+
 @router.delete(
     "/consortia/{consortium_id}/collab",
     response_model=CollabView,
@@ -121,9 +164,4 @@ def start(request: Request, consortium_id: Id, factory: FactoryDep, caller: User
 )
 def stop(request: Request, consortium_id: Id, factory: FactoryDep, caller: UserDep) -> CollabView:
     """Stop the team server: any member or lead may."""
-    team = _team(factory, caller, consortium_id)
-    settings: Settings = request.app.state.settings
-    with hub_client(settings) as hub:
-        if hub.state(team.username).running:
-            hub.stop(team.username)
-        return view(team, hub.state(team.username), settings)
+    return stop_one(factory, _settings(request), caller, consortium_id)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from ..error_table import api_errors
 from ..models.v1 import MAX_ID, USERNAME_PATTERN, ConsortiumView, MemberIn, ShareIn
+from . import collab
 from .deps import FactoryDep, UserDep
 
 router = APIRouter(prefix="/consortia", tags=["consortia"])
@@ -42,10 +43,13 @@ def add_member(
     responses=api_errors(404, 409),
 )
 def remove_member(
-    consortium_id: Id, username: Username, factory: FactoryDep, caller: UserDep
+    request: Request, consortium_id: Id, username: Username, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:
     with factory.unit_of_work() as svc:
-        return svc.consortia.remove_member(caller, consortium_id, username)
+        view = svc.consortia.remove_member(caller, consortium_id, username)
+    # Their access to the team's collaboration server ends with their membership.
+    collab.member_left(factory, request.app.state.settings, consortium_id)
+    return view
 
 
 @router.put(

@@ -75,6 +75,10 @@ class CollabService:
             raise NotFound(f"no consortium {consortium_id}")
         return consortium
 
+    def team_of(self, consortium_id: int) -> TeamServer:
+        """The team server of `consortium_id`, whoever asks (for the service's own syncs)."""
+        return self._team(self._consortium(consortium_id))
+
     def team(self, caller: Caller, consortium_id: int, *, to_start: bool = False) -> TeamServer:
         """The team server of `consortium_id`, for one of its members or leads.
 

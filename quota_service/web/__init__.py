@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from ..config import Settings
 from ..error_table import error_response
 from ..errors import NotFound
-from . import admin_pages, pages
+from . import admin_pages, collab_pages, pages
 from .oauth import OAuthConfig
 from .render import PageRoute, error_page
 
@@ -51,6 +51,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     web = APIRouter(prefix=prefix, route_class=PageRoute, include_in_schema=False)
     web.include_router(pages.router)
     web.include_router(admin_pages.router)
+    web.include_router(collab_pages.router)
 
     @web.api_route("/{rest:path}", methods=["GET", "POST"])
     async def not_found(request: Request, rest: str) -> Response:

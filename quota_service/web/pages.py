@@ -10,10 +10,12 @@ import httpx
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from ..auth import Identity
 from ..errors import Conflict, InvalidInput, NotFound, QuotaError
 from ..factory import Factory, Services
+from ..handlers.collab import member_left
 from ..models.v1 import (
     MAX_ID,
     USERNAME_PATTERN,
@@ -357,4 +359,8 @@ async def remove_member(
         svc.consortia.remove_member(viewer, consortium_id, username)
         return f"{username} removed."
 
-    return await _consortium_change(request, viewer, consortium_id, f"remove-{username}", act)
+    done = await _consortium_change(request, viewer, consortium_id, f"remove-{username}", act)
+    if done.status_code == 303:  # removed: their share of the team server goes too
+        settings = request.app.state.settings
+        await run_in_threadpool(member_left, factory_of(request), settings, consortium_id)
+    return done
