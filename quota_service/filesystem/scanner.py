@@ -1,4 +1,5 @@
-"""The usage scanner: every user's home and scratch, walked in parallel, in constant memory.
+"""The usage scanner: every user's home and scratch, and every team folder, walked in parallel,
+in constant memory.
 
 Each *target* (one user's home or scratch directory) is walked by ``walk.walk`` in a worker
 process (the GIL would serialise threads: the work is Python per entry, not I/O wait). A worker
@@ -6,6 +7,12 @@ returns only a small ``RootUsage``; no list of files is ever built. Usage is cou
 ``du`` counts it: allocated bytes are ``st_blocks * 512`` of every entry, directories included,
 and a file with several hard links inside the same root is counted once. The apparent size
 (``st_size`` of files) is recorded beside it.
+
+Team folders (``<teams root>/<team_dir>``, area ``TEAM``) are walked by the same code; their
+allocated bytes are also summed per owner uid (``RootUsage.bytes_by_uid``), so the quota
+service can say which member's files fill the folder. Every entry below the root is counted
+under its own owner (a hard-linked file once, under its owner), and the root directory's own
+blocks under the root's owner, so the per-owner figures add up to ``bytes_allocated``.
 """
 
 from __future__ import annotations
@@ -18,18 +25,20 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hub_config.teamdirs import is_team_dir
 from hub_config.userdirs import username_of
 
 from .walk import WalkIssue, WalkReport, open_dir, rel_join, walk_dirs
 
 HOME = "home"
 SCRATCH = "scratch"
+TEAM = "team"
 
 
 @dataclass(frozen=True, slots=True)
 class ScanTarget:
-    user: str
-    area: str  # HOME or SCRATCH
+    user: str  # the username; for TEAM, the folder's team_dir
+    area: str  # HOME, SCRATCH or TEAM
     path: bytes
 
 
@@ -53,6 +62,9 @@ class RootUsage:
     issue_samples: list[tuple[bytes, str]] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    # TEAM only: allocated bytes and files per owner uid (empty for homes and scratch).
+    bytes_by_uid: dict[int, int] = field(default_factory=dict)
+    files_by_uid: dict[int, int] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -66,9 +78,20 @@ class RootUsage:
 class _Tally:
     """The scanner's per-directory visitor: sums one directory's entries into counters."""
 
-    __slots__ = ("allocated", "apparent", "dirs", "files", "newest_a", "newest_m", "report", "seen")
+    __slots__ = (
+        "allocated",
+        "apparent",
+        "dirs",
+        "files",
+        "newest_a",
+        "newest_m",
+        "owner_files",
+        "owners",
+        "report",
+        "seen",
+    )
 
-    def __init__(self, report: WalkReport) -> None:
+    def __init__(self, report: WalkReport, *, by_owner: bool = False) -> None:
         self.allocated = 0
         self.apparent = 0
         self.files = 0
@@ -77,6 +100,9 @@ class _Tally:
         self.newest_m = 0
         self.seen: set[int] = set()
         self.report = report
+        # Blocks (512 bytes) and files per owner uid, for team folders only.
+        self.owners: dict[int, int] | None = {} if by_owner else None
+        self.owner_files: dict[int, int] | None = {} if by_owner else None
 
     def __call__(self, fd: int, rel: str, dev: int) -> list[tuple[str, int]]:
         subdirs: list[tuple[str, int]] = []
@@ -84,6 +110,8 @@ class _Tally:
         newest_a = self.newest_a
         newest_m = self.newest_m
         seen = self.seen
+        owners = self.owners
+        owner_files = self.owner_files
         s_isdir = stat.S_ISDIR
         lstat = os.stat
         # listdir + fstatat is ~10% cheaper per entry than scandir's DirEntry objects.
@@ -99,14 +127,20 @@ class _Tally:
                 subdirs.append((name, st.st_ino))
                 dirs += 1
                 allocated += st.st_blocks
+                if owners is not None:
+                    owners[st.st_uid] = owners.get(st.st_uid, 0) + st.st_blocks
                 continue
             files += 1
+            if owner_files is not None:
+                owner_files[st.st_uid] = owner_files.get(st.st_uid, 0) + 1
             if st.st_nlink > 1:
                 if st.st_ino in seen:
                     continue
                 seen.add(st.st_ino)
             allocated += st.st_blocks
             apparent += st.st_size
+            if owners is not None:
+                owners[st.st_uid] = owners.get(st.st_uid, 0) + st.st_blocks
             if st.st_atime_ns > newest_a:
                 newest_a = st.st_atime_ns
             if st.st_mtime_ns > newest_m:
@@ -125,12 +159,17 @@ def scan_root(target: ScanTarget, sample_issues: int = 20) -> RootUsage:
     started = time.perf_counter()
     usage = RootUsage(target.user, target.area, target.path)
     report = WalkReport(keep=sample_issues)
-    tally = _Tally(report)
+    tally = _Tally(report, by_owner=target.area == TEAM)
     try:
         root_st = walk_dirs(target.path, tally, report)
     except OSError as exc:
         usage.error = f"{exc.strerror or exc}"
         return usage
+    if tally.owners is not None and tally.owner_files is not None:
+        owners = dict(tally.owners)
+        owners[root_st.st_uid] = owners.get(root_st.st_uid, 0) + root_st.st_blocks
+        usage.bytes_by_uid = {uid: blocks * 512 for uid, blocks in sorted(owners.items())}
+        usage.files_by_uid = dict(sorted(tally.owner_files.items()))
     usage.owner_uid = root_st.st_uid
     usage.bytes_allocated = tally.allocated + root_st.st_blocks * 512
     usage.bytes_apparent = tally.apparent
@@ -180,6 +219,33 @@ def discover_targets(home_root: bytes | str, scratch_root: bytes | str | None) -
     return targets
 
 
+def discover_team_targets(teams_root: bytes | str) -> list[ScanTarget]:
+    """One TEAM target per team folder directly under `teams_root` (symlinks are never
+    targets; a name that no consortium's `team_dir` rule makes is skipped), by name."""
+    targets: list[ScanTarget] = []
+    root = os.fsencode(teams_root)
+    try:
+        fd = open_dir(root)
+    except FileNotFoundError:
+        return targets
+    try:
+        with os.scandir(fd) as it:
+            for entry in it:
+                if not entry.is_dir(follow_symlinks=False):
+                    continue
+                raw = os.fsencode(entry.name)
+                try:
+                    name = raw.decode("ascii")
+                except UnicodeDecodeError:
+                    continue
+                if is_team_dir(name):
+                    targets.append(ScanTarget(name, TEAM, os.path.join(root, raw)))
+    finally:
+        os.close(fd)
+    targets.sort(key=lambda t: t.user)
+    return targets
+
+
 def scan_targets(
     targets: Iterable[ScanTarget],
     workers: int | None = None,
@@ -223,5 +289,12 @@ def by_user(results: Iterable[RootUsage]) -> dict[str, UserTotals]:
     homes: dict[str, RootUsage] = {}
     scratches: dict[str, RootUsage] = {}
     for r in results:
+        if r.area == TEAM:
+            continue  # team folders are nobody's home: see `by_team`
         (homes if r.area == HOME else scratches)[r.user] = r
     return {u: UserTotals(u, homes.get(u), scratches.get(u)) for u in sorted({*homes, *scratches})}
+
+
+def by_team(results: Iterable[RootUsage]) -> dict[str, RootUsage]:
+    """The TEAM results by team_dir."""
+    return {r.user: r for r in results if r.area == TEAM}

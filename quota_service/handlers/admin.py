@@ -29,6 +29,7 @@ from ..models.v1 import (
     UserSummary,
 )
 from ..schema import RequestStatus
+from ..services.team_lifecycle import ConsortiumRemovalService
 from .deps import AdminDep, FactoryDep
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -175,3 +176,17 @@ def create_consortium(body: ConsortiumIn, factory: FactoryDep, caller: AdminDep)
             leads=body.leads,
             reason=body.reason,
         )
+
+
+@router.post(
+    "/consortia/{consortium_id}/remove",
+    response_model=ConsortiumView,
+    responses=api_errors(404, 409),
+)
+def remove_consortium(
+    consortium_id: Id, body: RevokeIn, factory: FactoryDep, caller: AdminDep
+) -> ConsortiumView:
+    """Remove a consortium: its allocations are revoked, its members lose the team folder from
+    their next start, and the folder is archived through the purge pipeline (with notices)."""
+    with factory.unit_of_work() as svc:
+        return ConsortiumRemovalService(svc.ctx).remove(caller.actor, consortium_id, body.reason)

@@ -18,6 +18,7 @@ record. File-system work happens between transactions, never inside one.
 - ``restore`` (jobs/restore.py) brings back a user's archived home; ``restore_if_archived`` is
   what the login path calls.
 - ``manifests_for`` and ``manifest_entries`` (jobs/purge_listings.py): what people see.
+- the folders of removed teams (jobs/team_purge.py) go through plan, notify and execute too.
 """
 
 from __future__ import annotations
@@ -28,10 +29,34 @@ from .purge_listings import ListingsStep
 from .purge_notify import NotifyStep
 from .purge_plan import PlanStep
 from .restore import RestoreStep
-from .results import StepReport
+from .results import ExecuteRow, NoticeRow, PlanRow, StepReport
+from .team_purge import TeamPurgeStep
 
 __all__ = ["ARCHIVE_REASONS", "WHOLE_HOME", "PurgeService", "StepReport", "StorageConfig"]
 
 
-class PurgeService(PlanStep, NotifyStep, ExecuteStep, RestoreStep, ListingsStep, PurgeJobBase):
-    """Every purge step on one state directory, archive and mailer."""
+class PurgeService(
+    PlanStep, NotifyStep, ExecuteStep, RestoreStep, ListingsStep, TeamPurgeStep, PurgeJobBase
+):
+    """Every purge step on one state directory, archive and mailer. `plan`, `notify` and
+    `execute` cover the folders of removed teams too (jobs/team_purge.py), after the people's
+    manifests, unless the run names users."""
+
+    def plan(self, *, users: list[str] | None = None, dry_run: bool = False) -> StepReport[PlanRow]:
+        report = PlanStep.plan(self, users=users, dry_run=dry_run)
+        if not users:
+            self.plan_teams(report, dry_run=dry_run)
+        return report
+
+    def notify(self, *, dry_run: bool = False) -> StepReport[NoticeRow]:
+        report = NotifyStep.notify(self, dry_run=dry_run)
+        self.notify_teams(report, dry_run=dry_run)
+        return report
+
+    def execute(
+        self, *, yes: bool = False, users: list[str] | None = None
+    ) -> StepReport[ExecuteRow]:
+        report = ExecuteStep.execute(self, yes=yes, users=users)
+        if not users:
+            self.execute_teams(report, yes=yes)
+        return report

@@ -17,8 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..filesystem.scanner import RootUsage, by_user, discover_targets, scan_targets
+from ..filesystem.scanner import (
+    RootUsage,
+    by_team,
+    by_user,
+    discover_targets,
+    discover_team_targets,
+    scan_targets,
+)
 from ..schema import StorageUsageSnapshot
+from ..services.team_storage import TeamScanRow, TeamStorageService
 from .purge_common import StorageConfig
 
 if TYPE_CHECKING:
@@ -52,6 +60,8 @@ class ScanReport:
     users: list[ScanUser] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Team folders measured (`consortium_id` None: no consortium names the folder).
+    teams: list[TeamScanRow] = field(default_factory=list)
 
     @property
     def over_soft(self) -> list[str]:
@@ -72,6 +82,8 @@ class ScanReport:
             "unknown_directories": self.unknown,
             "errors": self.errors,
             "issues": sum(u.issues for u in self.users),
+            "teams": {t.team_dir: t.bytes for t in self.teams},
+            "unknown_team_folders": [t.team_dir for t in self.teams if t.consortium_id is None],
         }
 
 
@@ -94,6 +106,8 @@ class StorageService:
             os.fsencode(self.config.home_root),
             os.fsencode(self.config.scratch_root) if self.config.scratch_root else None,
         )
+        # Team folders: the same walk, a snapshot per folder with its bytes by file owner.
+        targets += discover_team_targets(os.fsencode(self.factory.settings.teams_root))
         results = list(scan_targets(targets, workers=workers, progress=progress))
         seconds = (datetime.now(UTC) - started).total_seconds()
         report = ScanReport(measured_at, seconds, len(targets))
@@ -138,6 +152,7 @@ class StorageService:
                         over_hard=row.over_hard,
                     )
                 )
+            report.teams = TeamStorageService(svc.ctx).record_scan(by_team(results), measured_at)
             svc.audit.record(
                 actor="job:scan",
                 action="storage.scan",
@@ -148,6 +163,7 @@ class StorageService:
                     "over_soft": len(report.over_soft),
                     "over_hard": len(report.over_hard),
                     "errors": len(report.errors),
+                    "teams": len(report.teams),
                 },
             )
         if metrics_file is not None:

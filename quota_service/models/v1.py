@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from hub_config.userdirs import check_username
 
+from .team_storage import TeamStorageView
+
 # Any name JupyterHub accepts from MyST: no control characters, no "/", no outer spaces.
 # Whether it can name a directory is `hub_config.userdirs` (the `Username` type below).
 USERNAME_PATTERN = r"^[^\x00-\x20\x7f/](?:[^\x00-\x1f\x7f/]{0,253}[^\x00-\x20\x7f/])?$"
@@ -341,6 +343,10 @@ class ConsortiumView(BaseModel):
     shares_total: float
     unassigned: float
     members: list[MemberView]
+    # The pool's shared home quota, the team folder and each member's bytes (issue 17).
+    storage: TeamStorageView | None = None
+    # When an admin removed the consortium (its folder goes through the purge pipeline).
+    removed_at: datetime | None = None
 
 
 class UserSummary(BaseModel):

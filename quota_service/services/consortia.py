@@ -20,10 +20,12 @@ from ..schema import (
     MemberRole,
     User,
 )
+from ..schema.team_archive import ConsortiumRemoval
 from ..store.locks import for_update
 from . import ledger
 from .audit import AuditService
 from .base import Caller, ServiceContext
+from .team_storage import TeamStorageService
 from .teams import TeamService
 from .users import UserService
 from .views import allocation_view
@@ -405,6 +407,11 @@ class ConsortiumService:
                 )
             )
         total = self._shares_total(pool)
+        removal = self.ctx.session.scalar(
+            select(ConsortiumRemoval.removed_at).where(
+                ConsortiumRemoval.consortium_id == consortium.id
+            )
+        )
         return ConsortiumView(
             id=consortium.id,
             name=consortium.name,
@@ -413,6 +420,8 @@ class ConsortiumService:
             shares_total=total,
             unassigned=max(ledger.budget(self.ctx.policy, pool) - total, 0.0),
             members=members,
+            storage=TeamStorageService(self.ctx).view(consortium),
+            removed_at=removal,
         )
 
     def list_all(self) -> list[ConsortiumView]:

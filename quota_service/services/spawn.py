@@ -19,6 +19,7 @@ from . import ledger
 from .base import ServiceContext
 from .collab import team_allocations
 from .sessions import SessionService
+from .team_storage import TeamStorageService, pool_cleanup_notice
 from .teams import TeamService
 from .users import UserService
 from .views import allocation_view, pool_of, size_view, storage_view, storage_view_of
@@ -94,13 +95,16 @@ class SpawnService(SessionService):
                 by_size.setdefault(size, []).append(alloc.id)
         quota = self.users.home_quota(user)
         storage = storage_view(self.ctx, user, quota)
+        # A consortium pool's quota is shared by its members' homes and its team folder.
+        home = TeamStorageService(self.ctx).home_standing(usable, storage.home_bytes)
         notices = []
-        if storage.over_hard:
+        if home.over_everywhere:
             notices.append(self._cleanup_notice(storage.home_bytes, quota))
+        notices += [pool_cleanup_notice(p) for p in home.pools.values() if p.over_hard]
         return Entitlements(
             username=user.username,
             tier=self.users.tier(user),
-            cleanup_mode=storage.over_hard,
+            cleanup_mode=home.over_everywhere,
             notices=notices,
             allocations=[allocation_view(self.ctx, a) for a in self.users.allocations(user)],
             # By cost, not by key order: rendered policies may have sorted keys.
@@ -158,13 +162,23 @@ class SpawnService(SessionService):
         mine = team if team is not None else self.users.lock_allocations(user)
         quota = self.users.home_quota(user, mine)
         storage = storage_view_of(snapshot, quota)
-        cleanup = storage.over_hard
+        # Clean-up mode: the home is over every quota that covers it (its own allocations'
+        # and the shared quotas of its consortium pools), or the session is charged to a
+        # pool whose members' homes and team folder together are over its hard quota.
+        home = TeamStorageService(self.ctx).home_standing(
+            self.users.usable_allocations(user, mine), storage.home_bytes
+        )
+        cleanup = home.over_everywhere
         notice = self._cleanup_notice(storage.home_bytes, quota) if cleanup else None
 
         allocation, denial = self._choose_allocation(mine, size_name, allocation_id, cleanup)
         if denial is not None:
             return denial
         assert allocation is not None
+        shared = home.pool_over_hard(allocation.id)
+        if shared is not None and not cleanup:
+            cleanup = True
+            notice = pool_cleanup_notice(shared)
         if cleanup:
             allowed_sizes = policy.tier(allocation.tier).sizes
             size_name = policy.smallest_size(allowed_sizes)

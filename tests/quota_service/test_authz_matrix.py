@@ -88,6 +88,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "GET /admin/reports/usage": admin(200),
     "GET /admin/audit": admin(200),
     "POST /admin/consortia": admin(201),
+    "POST /admin/consortia/{consortium_id}/remove": admin(200),
     "GET /consortia/{consortium_id}": leads(200),
     "POST /consortia/{consortium_id}/members": leads(201),
     "DELETE /consortia/{consortium_id}/members/{username}": leads(200),
@@ -273,6 +274,7 @@ def call_for(key: str) -> Builder:
                 "cpu_hours_share": 1,
             },
             "PUT /consortia/{consortium_id}/members/{username}/share": {"cpu_hours_share": 5},
+            "POST /admin/consortia/{consortium_id}/remove": {"reason": "matrix"},
         }
         if method in ("POST", "PUT"):
             body = bodies.get(key, {})
@@ -315,3 +317,45 @@ def test_refusals_name_the_missing_scope(stack: QuotaStack) -> None:
             refused = api.get("me")
         assert refused.status_code == 403
         assert "access:services!service=quota" in refused.json()["detail"]
+
+
+def test_a_lead_sees_only_their_own_consortium(stack: QuotaStack) -> None:
+    """Leads read their consortium's storage figures (per member, by file owner); another
+    consortium's lead, its members and everyone else get 403, and a removal needs the admin
+    scope (a lead's token is refused)."""
+    world = World(stack)
+    mine = world.consortium()
+    theirs = world.consortium()
+    with world.admin_api() as api:
+        other_lead = world.name("other-lead")
+        world.tokens["other-lead"] = scoped_token(stack, other_lead)
+        moved = api.post(
+            f"consortia/{theirs}/members",
+            json={"username": other_lead, "role": "lead", "cpu_hours_share": 0},
+        )
+        assert moved.status_code == 201, moved.text
+    with stack.api(world.token(LEAD)) as api:
+        own = api.get(f"consortia/{mine}")
+        assert own.status_code == 200
+        storage = own.json()["storage"]
+        assert {m["username"] for m in storage["members"]} == {world.name(LEAD), world.name(MEMBER)}
+        assert storage["total_bytes"] == storage["homes_bytes"] + storage["team_bytes"]
+        assert storage["hard_quota_bytes"] == 20 * 1024**3
+    with stack.api(world.tokens["other-lead"]) as api:
+        assert api.get(f"consortia/{theirs}").status_code == 200
+        refused = api.get(f"consortia/{mine}")
+        assert refused.status_code == 403 and "storage" not in refused.json()
+    for caller in (MEMBER, OTHER):
+        with stack.api(world.token(caller)) as api:
+            assert api.get(f"consortia/{mine}").status_code == 403
+    with stack.api(world.token(LEAD)) as api:
+        assert api.post(f"admin/consortia/{mine}/remove", json={"reason": "x"}).status_code == 403
+    with world.admin_api() as api:
+        removed = api.post(f"admin/consortia/{mine}/remove", json={"reason": "ended"})
+        assert removed.status_code == 200 and removed.json()["removed_at"]
+        again = api.post(f"admin/consortia/{mine}/remove", json={"reason": "ended"})
+        assert again.status_code == 409 and again.json()["code"] == "already_removed"
+        empty = api.post(f"admin/consortia/{mine}/remove", json={"reason": ""})
+        assert empty.status_code == 422
+        missing = api.post("admin/consortia/2147483647/remove", json={"reason": "x"})
+        assert missing.status_code == 404
