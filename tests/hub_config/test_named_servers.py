@@ -59,7 +59,9 @@ def _named(stack: NexusStack, user: str) -> set[str]:
 
 
 def _remove(stack: NexusStack, user: str, server: str) -> None:
-    resp = stack.hub_admin().delete(f"users/{user}/servers/{server}", json={"remove": True})
+    resp = stack.hub_admin().request(
+        "DELETE", f"users/{user}/servers/{server}", json={"remove": True}
+    )
     assert resp.status_code in (202, 204), resp.text
     stack.wait_gone(user, server)
 
