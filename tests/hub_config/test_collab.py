@@ -180,3 +180,43 @@ def test_team_names_are_reserved_and_rtc_is_off_on_personal_servers() -> None:
     assert reserved_name_refusal("team-alpha") is None
     assert rtc_args("ellen") == [RTC_OFF]
     assert rtc_args(TEAM_USER) == [RTC_ON]
+
+
+def test_the_home_page_lists_it_and_leaving_the_team_ends_access(
+    stack: NexusStack, teams: dict[str, int]
+) -> None:
+    alpha = teams["alpha"]
+    assert _as(stack, BEN).post(f"consortia/{alpha}/collab").status_code == 202
+    stack.wait_ready(TEAM_USER)
+
+    # Members see it on the hub's home page, with its link; others see only the block.
+    ben_home = stack.login(BEN).get(f"{stack.hub.url}/hub/home")
+    assert ben_home.status_code == 200
+    assert f'data-team-user="{TEAM_USER}"' in ben_home.text
+    assert f'href="/user/{TEAM_USER}/"' in ben_home.text
+    dan_home = stack.login(DAN).get(f"{stack.hub.url}/hub/home")
+    assert 'id="nexus-collab"' in dan_home.text
+    assert TEAM_USER not in dan_home.text
+
+    # ben leaves (the lead removes him): the hub refuses him at once; ann keeps access.
+    removed = _as(stack, ANN).delete(f"consortia/{alpha}/members/{BEN}")
+    assert removed.status_code == 200, removed.text
+    with stack.hub.api(stack.tokens["quota"]) as quota_hub:
+        shares = quota_hub.get(f"shares/{TEAM_USER}/").json()["items"]
+    assert [s["user"]["name"] for s in shares] == [ANN]
+    assert _lab_status(stack, BEN) == 403
+    assert _lab_status(stack, ANN) == 200
+    assert _as(stack, BEN).delete(f"consortia/{alpha}/collab").status_code == 403
+    assert _as(stack, ANN).delete(f"consortia/{alpha}/collab").status_code == 202
+    stack.wait_gone(TEAM_USER)
+
+
+def test_personal_servers_run_without_collaboration(stack: NexusStack) -> None:
+    browser = stack.login(DAN)
+    resp = stack.spawn(browser, {"profile": "small"})
+    assert resp.status_code == 302, resp.text[-2000:]
+    server = stack.wait_ready(DAN)
+    cmdline = Path(f"/proc/{server['state']['pid']}/cmdline").read_bytes().split(b"\0")
+    assert RTC_OFF.encode() in cmdline
+    assert RTC_ON.encode() not in cmdline
+    stack.stop_server(DAN)
