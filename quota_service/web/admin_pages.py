@@ -28,6 +28,7 @@ from ..models.v1 import (
     StorableText,
 )
 from ..schema import RequestStatus
+from ..services.team_lifecycle import ConsortiumRemovalService
 from . import charts, confirm
 from .pages import (
     factory_of,
@@ -163,6 +164,14 @@ def _revoke(svc: Services, viewer: Identity, target: int | None, body: Any) -> s
     return f"Revoked {view.label}."
 
 
+def _remove_consortium(svc: Services, viewer: Identity, target: int | None, body: Any) -> str:
+    view = ConsortiumRemovalService(svc.ctx).remove(viewer.actor, _id(target), body.reason)
+    return (
+        f"Removed consortium {view.name}: its team folder is archived through the purge "
+        "pipeline, with notices to its leads and members."
+    )
+
+
 def _id(target: int | None) -> int:
     assert target is not None
     return target
@@ -178,6 +187,9 @@ ACTIONS = {
             "extend", "Extend allocation", ExtendIn, ("days", "cpu_hours", "reason"), _extend
         ),
         AdminAction("revoke", "Revoke allocation", RevokeIn, ("reason",), _revoke),
+        AdminAction(
+            "remove-consortium", "Remove consortium", RevokeIn, ("reason",), _remove_consortium
+        ),
     )
 }
 
@@ -294,6 +306,11 @@ async def extend(request: Request, allocation_id: Id, viewer: Admin) -> Response
 @router.post("/admin/allocations/{allocation_id}/revoke", response_class=HTMLResponse)
 async def revoke(request: Request, allocation_id: Id, viewer: Admin) -> Response:
     return await _admin_change(request, viewer, ACTIONS["revoke"], allocation_id)
+
+
+@router.post("/admin/consortia/{consortium_id}/remove", response_class=HTMLResponse)
+async def remove_consortium(request: Request, consortium_id: Id, viewer: Admin) -> Response:
+    return await _admin_change(request, viewer, ACTIONS["remove-consortium"], consortium_id)
 
 
 def user_context(request: Request, loaded: dict[str, Any]) -> dict[str, Any]:
