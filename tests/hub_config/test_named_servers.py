@@ -7,15 +7,24 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from traitlets.config import Config
 
 from dev.procs import free_port
 from hub_config.hook import QuotaSpawnHook
-from hub_config.named_servers import FALLBACK_LIMIT, NamedServerLimit, check_server_name
+from hub_config.named_servers import (
+    FALLBACK_LIMIT,
+    NamedServerLimit,
+    ServerBoard,
+    check_server_name,
+    configure_named_servers,
+)
+from hub_config.settings import HubSettings
 from tests.support.oidc import OidcUser
 
 from .stack import NexusStack
@@ -54,7 +63,9 @@ def _create(stack: NexusStack, user: str, server: str, **options: str) -> httpx.
 
 
 def _named(stack: NexusStack, user: str) -> set[str]:
-    servers = stack.hub_admin().get(f"users/{user}").json().get("servers") or {}
+    """Every named server the hub holds for `user`, running or not."""
+    resp = stack.hub_admin().get(f"users/{user}", params={"include_stopped_servers": "1"})
+    servers = resp.json().get("servers") or {}
     return {name for name in servers if name}
 
 
@@ -89,9 +100,11 @@ def test_bad_names_get_a_clear_400_and_leave_no_server_behind(stack: NexusStack)
     assert post.status_code == 400, post.text[-1500:]
     assert "cannot be a server name" in post.text
     assert not [s for s in stack.open_sessions() if s["username"] == "nadia"]
-    assert _named(stack, "nadia") <= {"Bad-Post"}  # never started; no session was opened
-    if _named(stack, "nadia"):
-        _remove(stack, "nadia", "Bad-Post")
+    # JupyterHub wrote that server's record before the hook ran: it stays, stopped (it never
+    # started), until deleted; the GET and API paths above left none.
+    assert _named(stack, "nadia") == {"Bad-Post"}
+    assert stack.server("nadia", "Bad-Post") is None
+    _remove(stack, "nadia", "Bad-Post")
     assert _named(stack, "nadia") == set()
 
 
@@ -222,3 +235,17 @@ class ServerTable(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._row is not None and self._cell is not None:
             self._row[self._cell] = (self._row[self._cell] + " " + data.strip()).strip()
+
+
+def test_configuration_keeps_an_operators_off_switch(tmp_path: Path) -> None:
+    for preset, expected in ((None, True), (False, False), (True, True)):
+        c = Config()
+        if preset is not None:
+            c.JupyterHub.allow_named_servers = preset  # z2jh: hub.allowNamedServers
+        c.JupyterHub.named_server_limit_per_user = 3  # z2jh: hub.namedServerLimitPerUser
+        hook = QuotaSpawnHook(settings=HubSettings(state_dir=tmp_path))
+        limit = configure_named_servers(c, hook)
+        assert c.JupyterHub.allow_named_servers is expected
+        # A constant never wins over the quota service's limit.
+        assert c.JupyterHub.named_server_limit_per_user is limit
+        assert isinstance(c.JupyterHub.template_vars["nexus_servers"], ServerBoard)
