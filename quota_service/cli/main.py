@@ -292,6 +292,23 @@ def consortium_set_share(
         emit(svc.consortia.set_share(operator, consortium_id, username, share), as_json)
 
 
+@consortium.command("remove")
+@click.argument("name")
+@click.option("--reason", required=True, help="why; the audit log and the notices keep it")
+@command_body(json=True)
+def consortium_remove(state: CliState, name: str, reason: str, as_json: bool) -> None:
+    """Remove consortium NAME: revoke its pool and shares, end its members' access to the team
+    folder from their next start (nothing is deleted now), and leave the folder to the purge
+    pipeline (plan, notices, archive)."""
+    from ..services.team_lifecycle import ConsortiumRemovalService
+
+    if not reason.strip():
+        raise click.UsageError("--reason must say why")
+    with state.factory().unit_of_work() as svc:
+        consortium_id = svc.consortia.by_name(name).id
+        emit(ConsortiumRemovalService(svc.ctx).remove(state.actor, consortium_id, reason), as_json)
+
+
 # -- reports and jobs ---------------------------------------------------------------------
 @cli.command()
 @click.option("--since", type=click.DateTime(), help="from (UTC)")
