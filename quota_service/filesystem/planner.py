@@ -16,6 +16,12 @@ Choices where the issue is silent (docs/storage.md repeats them):
 - Over quota, ``archive_lru`` archives the least recently used files (newest of atime and
   mtime) until the home is at or under its soft quota: whole days of use at a time, then walk
   order within the last day needed.
+- Team folders (area ``team``): a removed consortium's folder is archived whole, like an
+  inactive home (``decide_team``). A consortium pool's home quota is shared by its members'
+  homes and its team folder (services/team_storage.py): over the shared hard quota, servers
+  charged to the pool start in clean-up mode. The plan never archives one member's files for
+  what the whole team stores: a home is archived over quota only against a quota it exceeds
+  by itself.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from .manifest import (
     ManifestWriter,
     archive_key,
 )
-from .scanner import HOME, SCRATCH
+from .scanner import HOME, SCRATCH, TEAM
 from .walk import WalkReport, open_dir, rel_join, walk
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -144,6 +150,16 @@ def decide(facts: UserFacts, tier: TierPolicy, now: datetime) -> tuple[list[Deci
             else:
                 flags.append(Flag(facts.user, "cleanup_mode", why))
     return decisions, flags
+
+
+def decide_team(team_dir: str, consortium: str, removed_at: datetime) -> Decision:
+    """The decision for a removed consortium's team folder: archive it whole. Pure."""
+    return Decision(
+        team_dir,
+        TEAM,
+        HOME_ALLOCATION_ENDED,
+        why=f"consortium {consortium} was removed on {removed_at:%Y-%m-%d}",
+    )
 
 
 @dataclass

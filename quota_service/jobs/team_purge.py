@@ -29,7 +29,7 @@ from ..filesystem import manifest as mf
 from ..filesystem.executor import ExecResult, ExecutorError, execute
 from ..filesystem.journal import FileJournal
 from ..filesystem.notify import InvalidRecipientError, due_lead, may_act, recipient_for
-from ..filesystem.planner import Decision, plan_root, root_header
+from ..filesystem.planner import decide_team, plan_root, root_header
 from ..filesystem.scanner import TEAM
 from ..schema import Consortium, User
 from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus
@@ -108,12 +108,7 @@ class TeamPurgeStep(PurgeJobBase):
             if not root.is_dir() or root.is_symlink():
                 report.notes.append(f"team {team_dir}: no folder at {root}; nothing to archive")
                 continue
-            d = Decision(
-                team_dir,
-                TEAM,
-                mf.HOME_ALLOCATION_ENDED,
-                why=f"consortium {name} was removed on {removed_at:%Y-%m-%d}",
-            )
+            d = decide_team(team_dir, name, removed_at)
             try:
                 header = root_header(
                     d,
