@@ -172,9 +172,11 @@ def test_a_crashed_run_is_swept_by_the_next_command(tmp_path: Path) -> None:
     assert person.leftovers() == []
 
 
-def test_terminated_mid_install_leaves_nothing(tmp_path: Path) -> None:
-    """SIGTERM (the server stopping) while uv installs: the run unwinds and removes its staging
-    folder. The package's build waits until the test has seen it start, so no timing is assumed."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupted_mid_install_leaves_nothing(tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGTERM (the server stopping) or Ctrl-C while uv installs: the run unwinds and removes its
+    staging folder. The package's build waits until the test has seen it start, so no timing is
+    assumed."""
     person = make_person(tmp_path)
     started = tmp_path / "build-started"
     slow = tmp_path / "slow"
@@ -202,13 +204,14 @@ def test_terminated_mid_install_leaves_nothing(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the build never started"
             time.sleep(0.05)
         assert any(p.name.startswith(".tmp-slow-") for p in person.kernels.iterdir())
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _out, err = proc.communicate(timeout=120)
     finally:
         started.with_suffix(".release").write_text("go")
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert proc.returncode == 128 + sig, err
     assert "Traceback" not in err
+    assert "nothing was made" in err if sig == signal.SIGINT else "cleaning up" in err
     assert person.leftovers() == []

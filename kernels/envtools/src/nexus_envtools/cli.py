@@ -23,6 +23,7 @@ both are in your home, so they survive server restarts. Reload JupyterLab to see
 
 
 def _interrupted(signum: int, _frame: FrameType | None) -> None:
+    print(f"interrupted by signal {signum}; cleaning up", file=sys.stderr)
     raise SystemExit(128 + signum)
 
 
@@ -81,6 +82,9 @@ def create_main(argv: Sequence[str] | None = None) -> int:
         create.create(req, sys.stdout, sys.stderr)
     except EnvError as exc:
         return _fail(parser.prog, exc)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; nothing was made", file=sys.stderr)
+        return 128 + signal.SIGINT
     return 0
 
 
