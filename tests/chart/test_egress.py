@@ -39,6 +39,7 @@ REACHES = {
     "quota-purge-execute": {DNS, DB, HTTPS},
     "quota-reconcile": {DNS, DB, HUB},
     "quota-expire": {DNS, DB},
+    "quota-teams-sync": {DNS, DB},
     # The tutorials CronJob: the git host over HTTPS (tutorials.egress), no database.
     "tutorials-sync": {DNS, HTTPS},
     # The CRDS cache CronJob: the CRDS server over HTTPS (crdsCache.egress), no database.

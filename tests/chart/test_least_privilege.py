@@ -47,6 +47,7 @@ SECRETS = {
     "CronJob/nexus-quota-purge-execute": {DATABASE},
     "CronJob/nexus-quota-reconcile": {DATABASE, JOBS_TOKEN},
     "CronJob/nexus-quota-expire": {DATABASE},
+    "CronJob/nexus-quota-teams-sync": {DATABASE},
     "CronJob/nexus-tutorials-sync": set(),  # public repositories: no secret at all
     "CronJob/nexus-crds-sync": set(),  # the public CRDS server: no secret at all
 }

@@ -38,12 +38,15 @@ def _values(values_file: Path) -> Obj:
 @ci_file
 def test_efs_is_mounted_through_the_access_point(values_file: Path) -> None:
     efs = _values(values_file)["efs"]
-    (volume,) = by_kind(render_ci_file(values_file), "PersistentVolume").values()
+    volumes = by_kind(render_ci_file(values_file), "PersistentVolume")
     assert efs["accessPointId"].startswith("fsap-")
-    assert volume["spec"]["csi"] == {
-        "driver": "efs.csi.aws.com",
-        "volumeHandle": f"{efs['fileSystemId']}::{efs['accessPointId']}",
-    }
+    # Homes and scratch, and (when on) the team folders' two claims, each its own access point.
+    handles = {v["spec"]["csi"]["volumeHandle"] for v in volumes.values()}
+    assert {v["spec"]["csi"]["driver"] for v in volumes.values()} == {"efs.csi.aws.com"}
+    points = ["accessPointId"]
+    if efs.get("teamsAccessPointId"):
+        points += ["teamsAccessPointId", "teamsAdminAccessPointId"]
+    assert handles == {f"{efs['fileSystemId']}::{efs[p]}" for p in points}
 
 
 @ci_file

@@ -40,6 +40,7 @@ JOBS = {
     "nexus-quota-purge-execute": ["nexus-quota", "purge", "execute"],
     "nexus-quota-reconcile": ["nexus-quota", "reconcile"],
     "nexus-quota-expire": ["nexus-quota", "expire"],
+    "nexus-quota-teams-sync": ["nexus-quota", "teams", "sync"],
     # Tutorials from git (templates/tutorials/), from the user image.
     "nexus-tutorials-sync": [
         "python3",
@@ -75,6 +76,7 @@ EFS_ACCESS = {
     # Fills the CRDS cache, which user pods mount read-only.
     "nexus-crds-sync": {"/srv/nexus/crds": False},
 }
+HOMES_CLAIM = "nexus-efs"
 HUB_TOKEN_KEY = re.compile(r"^hub\.services\.(?P<service>[a-z0-9-]+)\.apiToken$")
 
 
@@ -126,7 +128,9 @@ def test_purge_execute_confirms_only_when_told() -> None:
 @pytest.mark.parametrize("values_file", CI_FILES, ids=lambda p: p.name)
 def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
     objects = render(load_yaml(values_file))
-    (claim,) = by_kind(objects, "PersistentVolumeClaim")
+    # The homes' claim; the team folders' claims are test_team_folders_chart.py's.
+    claim = HOMES_CLAIM
+    assert claim in by_kind(objects, "PersistentVolumeClaim")
     mounted = {
         obj["metadata"]["name"]: efs_mounts(obj, claim)
         for _, obj in workloads(objects)
@@ -158,8 +162,8 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
 
 def test_efs_storage_is_static_for_the_csi_driver(eks: list[Obj]) -> None:
     storage_class = by_kind(eks, "StorageClass")["efs-static"]
-    (volume,) = by_kind(eks, "PersistentVolume").values()
-    (claim,) = by_kind(eks, "PersistentVolumeClaim").values()
+    volume = by_kind(eks, "PersistentVolume")[f"{HOMES_CLAIM}-{NAMESPACE}"]
+    claim = by_kind(eks, "PersistentVolumeClaim")[HOMES_CLAIM]
     assert storage_class["provisioner"] == "efs.csi.aws.com"
     assert volume["spec"]["csi"] == {
         "driver": "efs.csi.aws.com",
@@ -260,7 +264,8 @@ def test_user_storage_and_identity_match_the_rendered_objects(eks: list[Obj]) ->
     values = merged_values(ci_values("eks-values.yaml"))
     jupyterhub = values["jupyterhub"]
     singleuser, nexus = jupyterhub["singleuser"], jupyterhub["custom"]["nexus"]
-    (claim,) = by_kind(eks, "PersistentVolumeClaim")
+    claim = HOMES_CLAIM
+    assert claim in by_kind(eks, "PersistentVolumeClaim")
     # z2jh mounts nothing of EFS; the spawn hook mounts the claim once (test_z2jh_hub.py).
     assert singleuser["storage"]["type"] == "none"
     assert "extraVolumeMounts" not in singleuser["storage"]

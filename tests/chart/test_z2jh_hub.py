@@ -193,7 +193,11 @@ def _assert_manifest(
         kubernetes_validate.validate(manifest, version, strict=True)
     claims = _efs_claim_volumes(manifest)
     assert sorted(claims.values()) == sorted(set(claims.values())), "one volume per claim"
-    assert set(claims.values()) == {"nexus-efs"}
+    # Homes, scratch and the read-only trees; team folders (a consortium lead's) through the
+    # teams claim, checked in test_team_folders_chart.py.
+    assert set(claims.values()) == (
+        {"nexus-efs", "nexus-teams"} if tier == "consortium" else {"nexus-efs"}
+    )
     (container,) = manifest["spec"]["containers"]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"] if m["name"] in claims}
     values = merged_values(ci_values("eks-values.yaml"))

@@ -9,6 +9,7 @@ What each one runs, mounts and may reach is fixed here, not in values:
   purge-execute  read-write          read-write    S3 + STS (the archive bucket, its own IAM role)
   reconcile      -                   -             the hub API (the quota-jobs token)
   expire         -                   -             -
+  teams-sync     -                   -             - (mounts the teams-admin claim: _teams.tpl)
 Every job reaches DNS and PostgreSQL. Jobs that mount EFS run as the notebook user (the access
 point makes every EFS operation that uid anyway); the others as the quota service's user.
 No job runs as root and none adds a capability.
@@ -23,10 +24,11 @@ No job runs as root and none adds a capability.
   (dict "key" "purgeExecute" "name" "quota-purge-execute" "args" $execute "data" "rw" "state" true "aws" true)
   (dict "key" "reconcile" "name" "quota-reconcile" "args" (list "nexus-quota" "reconcile") "data" "" "state" false "hub" true)
   (dict "key" "expire" "name" "quota-expire" "args" (list "nexus-quota" "expire") "data" "" "state" false)
+  (dict "key" "teamsSync" "name" "quota-teams-sync" "args" (list "nexus-quota" "teams" "sync") "data" "" "state" false "teams" true)
 -}}
 {{- $enabled := list -}}
 {{- range $spec := $all }}
-{{- if (get $.Values.jobs $spec.key).enabled }}{{ $enabled = append $enabled $spec }}{{ end }}
+{{- if and (get $.Values.jobs $spec.key).enabled (or (not $spec.teams) (include "nexus.teams.enabled" $)) }}{{ $enabled = append $enabled $spec }}{{ end }}
 {{- end }}
 {{- toJson $enabled -}}
 {{- end -}}
