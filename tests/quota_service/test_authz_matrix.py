@@ -93,6 +93,13 @@ EXPECTED: dict[str, dict[str, int]] = {
     "POST /consortia/{consortium_id}/members": leads(201),
     "DELETE /consortia/{consortium_id}/members/{username}": leads(200),
     "PUT /consortia/{consortium_id}/members/{username}/share": leads(200),
+    # Team collaboration servers: members and leads only, not admins (it holds the team's
+    # work). The token hub cannot run a lab (no jupyter_server in its environment), so a
+    # start that passes the checks ends in the hub's failure: 503.
+    "GET /me/collab": people(200),
+    "GET /consortia/{consortium_id}/collab": row({LEAD: 200, MEMBER: 200}),
+    "POST /consortia/{consortium_id}/collab": row({LEAD: 503, MEMBER: 503}),
+    "DELETE /consortia/{consortium_id}/collab": row({LEAD: 202, MEMBER: 202}),
     "GET /health/live": public(),
     "GET /health": public(),
 }
