@@ -23,6 +23,7 @@ from traitlets.config import Config
 
 from hub_config import builders
 from hub_config.apply import LocalApplier
+from hub_config.hook import SpawnRefused
 from hub_config.quota_client import Team
 from hub_config.settings import HubSettings
 from hub_config.z2jh import configure
@@ -182,6 +183,17 @@ async def test_a_non_member_gets_no_team_mount_and_no_team_group(
         json={"username": "nico", "size": "small", "allocation_id": team["pool"]["id"]},
     )
     assert refused.status_code == 200 and refused.json()["code"] == "not_your_allocation"
+    # Through the hook: the team's pool as the chosen allocation refuses the spawn; the
+    # spawner keeps no team mount, group or claim.
+    user = SimpleNamespace(name="nico", id=1, url="/user/nico/", groups=[])
+    spawner = KubeSpawner(_mock=True, config=z2jh, user=user)
+    spawner.user_options = {"profile": "small", "allocation": str(team["pool"]["id"])}
+    await spawner.load_user_options()
+    with pytest.raises(SpawnRefused) as refusal:
+        await z2jh.Spawner.pre_spawn_hook(spawner)
+    assert refusal.value.status_code == 403 and "not one of yours" in str(refusal.value.log_message)
+    pod = ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest())
+    assert team_mounts(pod) == {} and not spawner.supplemental_gids
 
 
 @one_loop
