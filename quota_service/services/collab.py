@@ -20,10 +20,12 @@ from sqlalchemy import select
 from hub_config.collab import is_team_username, team_dir_of, team_username
 
 from ..errors import Conflict, NotFound, PermissionDenied
+from ..models.v1 import TeamView
 from ..schema import Allocation, Consortium, ConsortiumMember, MemberRole, User
 from ..store.locks import for_update
 from . import ledger
 from .base import Caller, ServiceContext
+from .teams import TeamService
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,14 @@ def team_allocations(ctx: ServiceContext, username: str) -> list[Allocation] | N
         for_update(select(Allocation).where(Allocation.id == consortium.pool_id))
     )
     return [] if pool is None else [pool]
+
+
+def team_views(ctx: ServiceContext, username: str) -> list[TeamView]:
+    """The team folder a team user's server mounts: its own team's (none for a person)."""
+    consortium = team_consortium(ctx, username)
+    if consortium is None or consortium.pool_id is None or not consortium.team_dir:
+        return []
+    return [TeamService(ctx).view(consortium)]
 
 
 def idle_since(

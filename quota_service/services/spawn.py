@@ -17,7 +17,7 @@ from ..schema import Allocation, ServerSession, User
 from ..store.sessions import is_open
 from . import ledger
 from .base import ServiceContext
-from .collab import team_allocations
+from .collab import team_allocations, team_views
 from .sessions import SessionService
 from .team_storage import TeamStorageService, pool_cleanup_notice
 from .teams import TeamService
@@ -291,7 +291,8 @@ class SpawnService(SessionService):
             release=release_view(release) if release is not None else None,
             # Every team, whatever this session is charged to: membership alone gives access.
             uid=self.teams.uid_of(user),
-            teams=self.teams.teams_of(user),
+            # A team server gets its own team's folder (services/collab.py).
+            teams=team_views(self.ctx, username) or self.teams.teams_of(user),
         )
 
     def _release(self, release_id: str | None) -> Release | None:

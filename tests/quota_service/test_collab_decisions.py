@@ -41,6 +41,8 @@ def test_a_team_users_decision_charges_only_its_pool(stack: QuotaStack) -> None:
         assert decision["allowed"] is True, decision
         assert decision["allocation_id"] == pool_id
         assert decision["tier"] == "consortium"
+        # It mounts its own team's folder, as the members' servers do.
+        assert [(t["name"], t["team_dir"]) for t in decision["teams"]] == [(team, team)]
         # Choosing another team's pool, or any other allocation, is refused.
         theirs = hook.post("hub/spawn-decisions", json={**body, "allocation_id": other_pool})
         assert theirs.json()["allowed"] is False
