@@ -28,6 +28,8 @@ from hub_config.settings import HubSettings
 from tests.support.oidc import OidcUser
 
 from .stack import NexusStack
+from .test_reconcile import _policy as reconcile_policy
+from .test_reconcile import reconcile
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -249,3 +251,30 @@ def test_configuration_keeps_an_operators_off_switch(tmp_path: Path) -> None:
         # A constant never wins over the quota service's limit.
         assert c.JupyterHub.named_server_limit_per_user is limit
         assert isinstance(c.JupyterHub.template_vars["nexus_servers"], ServerBoard)
+
+
+def test_the_reconciler_charges_and_culls_a_named_server_by_its_tier(
+    stack: NexusStack, tmp_path: Path
+) -> None:
+    _person(stack, "nell")
+    created = _create(stack, "nell", "notes", profile="small")
+    assert created.status_code in (201, 202), created.text
+    stack.wait_ready("nell", "notes")
+    try:
+        # Entry's idle time made tiny for this run only; the server is a named one.
+        policy = reconcile_policy(tmp_path, idle_cull_hours=1e-6)
+        report = reconcile(stack, policy=policy)
+        actions = [
+            (a["server_name"], a["action"], a["reason"])
+            for a in report["actions"]
+            if a["username"] == "nell"
+        ]
+        assert actions == [("notes", "stopped", "idle")]
+        stack.wait_gone("nell", "notes")
+        assert not [s for s in stack.open_sessions() if s["username"] == "nell"]
+        usage = stack.quota_admin().get("admin/users/nell").json()
+        (entry,) = usage["allocations"]
+        assert entry["cpu_hours_used"] > 0 and entry["running_servers"] == 0
+    finally:
+        if stack.server("nell", "notes") is not None:
+            stack.stop_server("nell", "notes")
