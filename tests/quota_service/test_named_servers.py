@@ -5,14 +5,18 @@ entitlements; the running servers the hub's home page shows. On SQLite and Postg
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
 
 from hub_config.named_servers import FALLBACK_LIMIT, limit_from
 from hub_config.quota_client import Entitlements as HubEntitlements
 from hub_config.quota_client import RunningServers as HubRunningServers
 from quota_service.factory import Factory
+from quota_service.handlers import hub as hub_routes
 from quota_service.models.v1 import GrantIn, SpawnAllowed, SpawnDenied
 from quota_service.services.base import Actor
 from tests.support.clock import FakeClock
@@ -207,3 +211,28 @@ def test_running_servers_over_http_for_the_hub_only(stack: QuotaStack) -> None:
     assert refused.status_code == 403, refused.text
     with _hub(stack, stack.hook_token) as hook:
         hook.post("hub/sessions/stop", json={"username": user, "server_name": ""})
+
+
+def test_the_hub_client_reads_the_running_servers_answer(
+    factory: Factory, clock: FakeClock
+) -> None:
+    """The contract (as tests/hub_config/test_contract.py checks the other routes): the body
+    FastAPI sends for this route, read by the hub's model, with every client field sent."""
+    route = next(
+        r
+        for r in hub_routes.router.routes
+        if isinstance(r, APIRoute) and r.path == "/hub/users/{username}/servers"
+    )
+    research = grant_research(factory, "rita")
+    with factory.unit_of_work() as svc:
+        allowed(svc.spawn.decide("rita", "fit", "large", research))
+    clock.advance(minutes=15)
+    with factory.unit_of_work() as svc:
+        answer = svc.spawn.running_servers("rita")
+    adapter: TypeAdapter[Any] = TypeAdapter(route.response_model)
+    body = adapter.dump_python(adapter.validate_python(answer.model_dump()), mode="json")
+    read = HubRunningServers.model_validate(body)
+    (server,) = body["servers"]
+    assert set(HubRunningServers.model_fields) <= set(body)
+    assert set(type(read.servers[0]).model_fields) <= set(server)
+    assert (read.servers[0].server_name, read.servers[0].cpu_hours_so_far) == ("fit", 2.0)
