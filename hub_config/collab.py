@@ -57,7 +57,7 @@ def rtc_args(username: str) -> list[str]:
 
 def apply_rtc(spawner: Any) -> None:
     """Add the collaboration switch to the spawner's arguments (replacing an earlier one)."""
-    args = [a for a in (spawner.args or []) if a not in (RTC_ON, RTC_OFF)]
+    args = [a for a in (getattr(spawner, "args", None) or []) if a not in (RTC_ON, RTC_OFF)]
     spawner.args = [*args, *rtc_args(spawner.user.name)]
 
 
