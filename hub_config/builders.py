@@ -260,9 +260,12 @@ def team_volumes(
 
 def identity(settings: HubSettings, plan: SpawnPlan) -> dict[str, Any]:
     """KubeSpawner's uid, gid and supplemental_gids when team folders are on and the decision
-    names the person's uid; otherwise nothing (the image's user)."""
-    if not settings.teams_pvc_name or plan.uid is None:
+    names the person's uid; with team folders off, nothing (the image's user)."""
+    if not settings.teams_pvc_name:
         return {}
+    if plan.uid is None:
+        # Fail-open: no teams; the spawner outlives a stop, so drop an earlier start's groups.
+        return {"supplemental_gids": []}
     return {
         "uid": plan.uid,
         "gid": settings.notebook_gid,

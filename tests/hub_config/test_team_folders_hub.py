@@ -274,3 +274,22 @@ def test_local_lab_servers_start_with_umask_0002(tmp_path: Path) -> None:
 
 def _with_teams(plan: builders.SpawnPlan, teams: tuple[Team, ...]) -> builders.SpawnPlan:
     return replace(plan, teams=teams)
+
+
+def test_the_pure_builders_for_teams_on_off_and_fail_open() -> None:
+    on = HubSettings(teams_pvc_name="nexus-teams", teams_subdir="groups", teams_mount_path="/t")
+    off = HubSettings()
+    team = Team(name="G", team_dir="galaxies", gid=60001)
+    plan = _with_teams(builders.plan_from_decision("al", "", allowed("entry", "small")), (team,))
+    assert builders.identity(on, plan) == {"uid": 200041, "gid": 100, "supplemental_gids": [60001]}
+    assert builders.team_volumes(on, plan.teams) == (
+        [{"name": "nexus-teams", "persistentVolumeClaim": {"claimName": "nexus-teams"}}],
+        [{"name": "nexus-teams", "mountPath": "/t/galaxies", "subPath": "groups/galaxies"}],
+    )
+    # Team folders off: the image's user, no claim.
+    assert builders.identity(off, plan) == {}
+    assert builders.team_volumes(off, plan.teams) == ([], [])
+    # Fail-open (no decision): no uid from the service, and an earlier start's groups go.
+    fallback = builders.fail_open_plan("al", "", off.fallback_size)
+    assert builders.identity(on, fallback) == {"supplemental_gids": []}
+    assert builders.team_volumes(on, fallback.teams) == ([], [])
