@@ -142,6 +142,8 @@ def server_rows(user: Any, running: RunningServers | None) -> list[ServerRow]:
         session = sessions.get(name)
         status = _status(hub.get(name))
         if session is not None:
+            if status == "stopped":  # the reconciler closes (and charges) it on its next run
+                status = "stopped; its session is still open"
             size = f"{session.size_display_name} ({session.size})"
             allocation = f"{session.allocation_label} ({session.tier})"
             cost = f"{session.cpu_hours_so_far:,.2f} CPU-hours"

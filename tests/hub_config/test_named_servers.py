@@ -278,3 +278,26 @@ def test_the_reconciler_charges_and_culls_a_named_server_by_its_tier(
     finally:
         if stack.server("nell", "notes") is not None:
             stack.stop_server("nell", "notes")
+
+
+def test_the_home_page_escapes_what_the_ledger_holds(stack: NexusStack) -> None:
+    """A session name the hub never allowed (the ledger takes any, e.g. from an older hub) is
+    shown as text: every value on the page goes through Jinja's autoescape."""
+    browser = _person(stack, "noor")
+    markup = '<img src=x onerror="alert(1)">'
+    with stack.api(stack.hook_token) as hook:
+        decision = hook.post(
+            "hub/spawn-decisions",
+            json={"username": "noor", "server_name": markup, "size": "small"},
+        )
+        assert decision.status_code == 200 and decision.json()["allowed"], decision.text
+        try:
+            page = browser.get(f"{stack.hub.url}/hub/home")
+            assert page.status_code == 200
+            assert markup not in page.text
+            assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page.text
+            row = ServerTable.parse(page.text).rows[markup]
+            assert row["size"] == "Small (small)"
+            assert row["status"] == "stopped; its session is still open"
+        finally:
+            hook.post("hub/sessions/stop", json={"username": "noor", "server_name": markup})
