@@ -1,0 +1,52 @@
+"""The page of a person's team collaboration servers (/services/quota/collab): what members
+and others see, and the start and stop forms (CSRF, membership) against the real service."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from hub_config.collab import team_username
+from tests.support.consortia import create_consortium
+from tests.support.quota_tokens import quota_admin_token
+
+from .stack import WebStack, csrf_of
+
+pytestmark = pytest.mark.integration
+
+
+def test_members_see_their_team_server_and_others_are_refused(web_stack: WebStack) -> None:
+    tag = uuid.uuid4().hex[:8]
+    lead, member, outsider = f"cp-lead-{tag}", f"cp-mem-{tag}", f"cp-out-{tag}"
+    team = f"cp-team-{tag}"
+    for person in (lead, member, outsider):
+        web_stack.user_token(person)
+    with web_stack.api(quota_admin_token(web_stack, f"cp-adm-{tag}")) as adm:
+        cid = create_consortium(adm, team, [lead])
+        assert adm.post(f"consortia/{cid}/members", json={"username": member}).status_code == 201
+
+    with web_stack.pages(web_stack.user_token(member)) as page:
+        listed = page.get("collab")
+        assert listed.status_code == 200, listed.text
+        assert f'data-team-user="{team_username(team)}"' in listed.text
+        assert f'action="/services/quota/collab/{cid}/start"' in listed.text
+        assert "stopped" in listed.text
+        token = csrf_of(listed.text)
+        # Without the form's token nothing happens.
+        forged = page.post(f"collab/{cid}/stop", data={})
+        assert forged.status_code == 403 and "csrf" in forged.text.lower()
+        # Stopping a server that is not running is fine: back to the list.
+        stopped = page.post(f"collab/{cid}/stop", data={"csrf_token": token})
+        assert stopped.status_code == 303, stopped.text
+        assert stopped.headers["location"].endswith("/collab")
+
+    with web_stack.pages(web_stack.user_token(outsider)) as page:
+        mine = page.get("collab")
+        assert mine.status_code == 200
+        assert 'id="collab-none"' in mine.text
+        assert team_username(team) not in mine.text
+        token = csrf_of(page.get("requests/new").text)  # a page of theirs with a form
+        refused = page.post(f"collab/{cid}/start", data={"csrf_token": token})
+        assert refused.status_code == 403
+        assert "only members of consortium" in refused.text
