@@ -10,7 +10,7 @@ hub's server (403). The idle stop runs the reconciler in-process with an injecte
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -164,8 +164,6 @@ def test_the_reconciler_stops_it_hours_after_the_last_activity(
 
 
 def test_idle_since_counts_from_the_start_without_activity() -> None:
-    from datetime import UTC, datetime
-
     t0 = datetime(2026, 12, 7, 12, tzinfo=UTC)
     assert not idle_since(None, None, t0, 3)
     assert not idle_since(None, t0, t0 + timedelta(hours=2.5), 3)
