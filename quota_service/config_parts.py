@@ -101,12 +101,12 @@ class TeamSettings(BaseModel):
     root: Path | None = Field(
         default=None,
         description="folder holding the team folders (<root>/<team_dir>); unset: a `teams` "
-        "folder beside storage_root",
+        "folder beside storage_root for `teams sync` and the scan, and none made at creation",
     )
     provision_on_create: bool = Field(
         default=True,
-        description="create the team folder when a consortium is created, if root exists "
-        "and this process may (otherwise `nexus-quota teams sync` does)",
+        description="with `root` set, create the team folder when a consortium is created, if "
+        "this process can (otherwise `nexus-quota teams sync` does)",
     )
 
     def uid_of(self, user_id: int) -> int:

@@ -101,7 +101,7 @@ class Factory:
                 spawn_reservation_hours=self.settings.spawn_reservation_hours,
                 cost_per_cpu_hour_usd=self.settings.cost_per_cpu_hour_usd,
                 request_filings_per_day=self.settings.limits.requests_per_day,
-                teams=self.settings.teams.model_copy(update={"root": self.settings.teams_root}),
+                teams=self.settings.teams,
             )
         )
 

@@ -75,6 +75,7 @@ def ensure_team_folder(
         raise TeamFolderError(f"{team.team_dir}: gid {team.gid} is not a team's group")
     if create_root and not os.path.lexists(root):
         root.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(root, 0o755)  # noqa: S103 - whatever the umask, every member passes through it
     root_fd = _open_root(root)
     try:
         return _ensure_in(root_fd, root, team, owner_uid)

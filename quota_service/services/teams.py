@@ -79,8 +79,13 @@ class TeamService:
         if not settings.provision_on_create or settings.root is None:
             return None
         team_dir, gid = self.identity(consortium)
+        # The root itself only where its parent is (make dev's state folder); elsewhere it is
+        # a mount, and a missing one is the CronJob's business.
+        create_root = settings.root.parent.is_dir()
         try:
-            done = ensure_team_folder(settings.root, TeamFolder(team_dir, gid))
+            done = ensure_team_folder(
+                settings.root, TeamFolder(team_dir, gid), create_root=create_root
+            )
         except (TeamFolderError, OSError) as exc:
             log.warning("team folder %s not made now (teams sync makes it): %s", team_dir, exc)
             return f"not made: {exc}"

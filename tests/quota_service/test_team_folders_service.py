@@ -174,8 +174,9 @@ def test_creating_a_consortium_makes_its_folder(
 def test_a_missing_root_does_not_stop_the_creation(
     databases: DatabaseFactory, backend: str, tmp_path: Path
 ) -> None:
+    # Its parent is missing too: a mount that is not there (the chart's quota Deployment).
     settings = Settings(
-        database_url=databases.new(backend), teams={"root": str(tmp_path / "absent")}
+        database_url=databases.new(backend), teams={"root": str(tmp_path / "absent" / "teams")}
     )
     factory = Factory(settings, clock=FakeClock())
     try:
@@ -184,6 +185,21 @@ def test_a_missing_root_does_not_stop_the_creation(
         factory.dispose()
     assert stored_in(settings, team)[1] == 60000 + team
     assert not (tmp_path / "absent").exists()
+
+
+def test_a_fresh_state_folder_gets_its_teams_root(
+    databases: DatabaseFactory, backend: str, tmp_path: Path
+) -> None:
+    """make dev: `<state>/teams` is made with the first team, readable by every member."""
+    settings = Settings(database_url=databases.new(backend), teams={"root": str(tmp_path / "t")})
+    factory = Factory(settings, clock=FakeClock())
+    try:
+        team = create(factory, "First", ["fi"])
+    finally:
+        factory.dispose()
+    assert stat.S_IMODE(os.lstat(tmp_path / "t").st_mode) == 0o755
+    team_dir, gid = stored_in(settings, team)
+    assert os.lstat(tmp_path / "t" / team_dir).st_gid == gid
 
 
 def stored_in(settings: Settings, consortium_id: int) -> tuple[str, int]:
