@@ -169,13 +169,15 @@ def link_team_folders(layout: LocalLayout) -> None:
     if links.is_symlink() or (links.exists() and not links.is_dir()):
         return
     links.mkdir(mode=0o755, exist_ok=True)
-    wanted = set(layout.team_dirs)
+    # A team whose folder is not made yet (`nexus-quota teams sync`) gets its link at a later
+    # start, not a dangling one now.
+    wanted = {d for d in layout.team_dirs if (layout.teams_root / d).is_dir()}
     for entry in os.scandir(links):
         if entry.is_symlink() and entry.name not in wanted:
             target = Path(os.readlink(entry.path))
             if target.parent == layout.teams_root:
                 os.unlink(entry.path)
-    for team_dir in layout.team_dirs:
+    for team_dir in sorted(wanted):
         _ensure_symlink(links / team_dir, layout.teams_root / team_dir)
 
 

@@ -253,11 +253,19 @@ def test_the_local_applier_links_current_teams_and_unlinks_left_ones(tmp_path: P
     assert sorted(os.listdir(links)) == ["elsewhere", "galaxies", "notes.txt"]
     assert (teams_root / "grism").is_dir()
     assert (links / "galaxies" / "kept.txt").read_text() == "data"
+    # A team whose folder is not made yet gets no (dangling) link; it comes at a later start.
+    fresh = Team(name="N", team_dir="newteam", gid=60003)
+    applier.apply(spawner, _with_teams(plan, (both[0], fresh)))
+    assert sorted(os.listdir(links)) == ["elsewhere", "galaxies", "notes.txt"]
+    (teams_root / "newteam").mkdir()
+    applier.apply(spawner, _with_teams(plan, (both[0], fresh)))
+    assert sorted(os.listdir(links)) == ["elsewhere", "galaxies", "newteam", "notes.txt"]
     # A forged team_dir never becomes a path.
     forged = (Team(name="x", team_dir="../../etc", gid=1), Team(name="y", team_dir="other", gid=0))
     assert builders.safe_teams(list(forged)) == ()
     applier.apply(spawner, _with_teams(plan, builders.safe_teams(list(forged))))
     assert sorted(os.listdir(links)) == ["elsewhere", "notes.txt"]
+    assert (teams_root / "newteam").is_dir() and (teams_root / "galaxies" / "kept.txt").is_file()
 
 
 def test_local_lab_servers_start_with_umask_0002(tmp_path: Path) -> None:
