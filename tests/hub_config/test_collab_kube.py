@@ -36,8 +36,11 @@ def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Config, Quota
     # What z2jh's own configuration sets from its `singleuser.cmd` default (4.4.0): KubeSpawner
     # passes spawner args only after an explicit command.
     c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
-    hook = configure(c, lambda key, default=None: {"custom.nexus": CUSTOM}.get(key, default))
-    return c, hook
+
+    def get_config(key: str, default: Any = None) -> Any:
+        return {"custom.nexus": CUSTOM}.get(key, default)
+
+    return c, configure(c, get_config)
 
 
 async def _pod(c: Config, hook: QuotaSpawnHook, username: str) -> dict[str, Any]:
