@@ -74,6 +74,14 @@ class Person:
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         assert self.client is not None
         kind = kind_of(path)
+        # What a browser adds: fetch() from JupyterLab (with the hub's _xsrf), or a page view.
+        headers = kwargs.setdefault("headers", {})
+        if kind == "hub_page":
+            headers.update({"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "same-origin"})
+        else:
+            headers.update({"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"})
+        if kind == "hub_api":
+            headers.setdefault("X-XSRFToken", self.xsrf("/hub/"))
         t0 = time.perf_counter()
         try:
             resp = await self.client.request(method, self.hub_url + path, **kwargs)
@@ -131,17 +139,22 @@ class Person:
             follow_redirects=False,
         )
         if resp.status_code not in (302, 303):
-            raise RuntimeError(f"spawn form refused: {resp.status_code} {resp.text[:200]}")
+            raise RuntimeError(f"{self.name}: spawn form refused: {resp.status_code}")
         deadline = time.monotonic() + SPAWN_TIMEOUT
+        gone = 0
         while time.monotonic() < deadline:
             server = await self.server()
             if server and server.get("ready"):
                 self.rec.sample("spawn", time.perf_counter() - t0)
                 return
             if server is None:
-                raise RuntimeError("the server stopped while starting")
+                gone += 1
+                if gone >= 3:  # three answers in a row without it, a second apart
+                    raise RuntimeError(f"{self.name}: the server stopped while starting")
+            else:
+                gone = 0
             await asyncio.sleep(1.0)
-        raise RuntimeError(f"not ready in {SPAWN_TIMEOUT} s")
+        raise RuntimeError(f"{self.name}: not ready in {SPAWN_TIMEOUT} s")
 
     async def open_lab(self) -> str:
         """The lab page (the server's OAuth round trip) and a kernel; returns its id."""
