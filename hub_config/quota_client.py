@@ -201,6 +201,10 @@ class QuotaRequestError(Exception):
         self.detail = detail
 
 
+# Below uvicorn's default keep-alive timeout (5 s), which `nexus-quota serve` keeps.
+KEEPALIVE_SECONDS = 2.0
+
+
 class QuotaClient:
     """Async client of the quota service's `hub/` API with one shared connection pool."""
 
@@ -222,6 +226,11 @@ class QuotaClient:
             headers={"Authorization": f"token {token}"},
             timeout=timeout,
             transport=transport,
+            # Idle connections close here before the service's side closes them (uvicorn's
+            # keep-alive is 5 s, httpx's default too): otherwise a request sent on a
+            # connection the service is closing fails as "disconnected" (bench/hub_load.py
+            # saw 503 spawn refusals from this at 60 people).
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS),
         )
 
     async def aclose(self) -> None:
