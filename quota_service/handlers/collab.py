@@ -83,7 +83,10 @@ def list_mine(factory: Factory, settings: Settings, caller: Caller) -> list[Coll
 def show_one(factory: Factory, settings: Settings, caller: Caller, cid: int) -> CollabView:
     team = _team(factory, caller, cid)
     with hub_client(settings) as hub:
-        return view(team, hub.state(team.username), settings)
+        state = hub.state(team.username)
+        if state.exists:
+            hub.sync_shares(team.username, set(team.members))
+        return view(team, state, settings)
 
 
 def start_one(factory: Factory, settings: Settings, caller: Caller, cid: int) -> CollabView:
@@ -108,9 +111,10 @@ def stop_one(factory: Factory, settings: Settings, caller: Caller, cid: int) -> 
         return view(team, hub.state(team.username), settings)
 
 
-def member_left(factory: Factory, settings: Settings, consortium_id: int) -> None:
-    """After a member leaves: share the team server with the remaining members only. Best
-    effort (the removal stands): the next start syncs the shares again."""
+def sync_members(factory: Factory, settings: Settings, consortium_id: int) -> None:
+    """After a member joins or leaves: share the team server (if the team has one) with
+    exactly the members. Best effort (the change of membership stands): every start, and
+    every member's look at it, syncs the shares again."""
     with factory.unit_of_work() as svc:
         teams = CollabService(svc.ctx)
         try:

@@ -29,12 +29,15 @@ def show(consortium_id: Id, factory: FactoryDep, caller: UserDep) -> ConsortiumV
     responses=api_errors(404, 409),
 )
 def add_member(
-    consortium_id: Id, body: MemberIn, factory: FactoryDep, caller: UserDep
+    request: Request, consortium_id: Id, body: MemberIn, factory: FactoryDep, caller: UserDep
 ) -> ConsortiumView:
     with factory.unit_of_work() as svc:
-        return svc.consortia.add_member(
+        view = svc.consortia.add_member(
             caller, consortium_id, body.username, body.role, body.cpu_hours_share
         )
+    # A running team server is shared with the newcomer at once.
+    collab.sync_members(factory, request.app.state.settings, consortium_id)
+    return view
 
 
 @router.delete(
@@ -48,7 +51,7 @@ def remove_member(
     with factory.unit_of_work() as svc:
         view = svc.consortia.remove_member(caller, consortium_id, username)
     # Their access to the team's collaboration server ends with their membership.
-    collab.member_left(factory, request.app.state.settings, consortium_id)
+    collab.sync_members(factory, request.app.state.settings, consortium_id)
     return view
 
 

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from ..auth import Identity
 from ..errors import Conflict, InvalidInput, NotFound, QuotaError
 from ..factory import Factory, Services
-from ..handlers.collab import member_left
+from ..handlers.collab import sync_members
 from ..models.v1 import (
     MAX_ID,
     USERNAME_PATTERN,
@@ -336,7 +336,11 @@ async def add_member(request: Request, consortium_id: Id, viewer: Viewer) -> Res
         )
         return f"{body.username} added as {body.role}."
 
-    return await _consortium_change(request, viewer, consortium_id, "add", act)
+    done = await _consortium_change(request, viewer, consortium_id, "add", act)
+    if done.status_code == 303:  # added: a running team server is shared with them
+        settings = request.app.state.settings
+        await run_in_threadpool(sync_members, factory_of(request), settings, consortium_id)
+    return done
 
 
 @router.post("/consortia/{consortium_id}/members/{username}/share", response_class=HTMLResponse)
@@ -362,5 +366,5 @@ async def remove_member(
     done = await _consortium_change(request, viewer, consortium_id, f"remove-{username}", act)
     if done.status_code == 303:  # removed: their share of the team server goes too
         settings = request.app.state.settings
-        await run_in_threadpool(member_left, factory_of(request), settings, consortium_id)
+        await run_in_threadpool(sync_members, factory_of(request), settings, consortium_id)
     return done
