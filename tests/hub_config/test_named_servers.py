@@ -5,6 +5,8 @@ and the home page's list of servers with size, allocation and cost so far."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,9 +27,10 @@ from hub_config.named_servers import (
     configure_named_servers,
 )
 from hub_config.settings import HubSettings
-from tests.support.oidc import OidcUser
+from tests.support.oidc import OidcProvider, OidcUser
+from tests.support.processes import TEST_OUTPUT
 
-from .stack import NexusStack
+from .stack import NexusStack, start_stack
 from .test_reconcile import _policy as reconcile_policy
 from .test_reconcile import reconcile
 
@@ -220,7 +223,8 @@ class ServerTable(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a: dict[str, Any] = dict(attrs)
         if tag == "table" and a.get("id") == "nexus-servers":
-            self.as_of = datetime.fromisoformat(a["data-as-of"])
+            if a["data-as-of"]:  # empty: the quota service did not answer
+                self.as_of = datetime.fromisoformat(a["data-as-of"])
         elif tag == "tr" and "nexus-server" in (a.get("class") or "").split():
             self._row = {"started_at": a["data-started-at"], "cpu_hours": a["data-cpu-hours"]}
             self.rows[a["data-server-name"]] = self._row
@@ -301,3 +305,38 @@ def test_the_home_page_escapes_what_the_ledger_holds(stack: NexusStack) -> None:
             assert row["status"] == "stopped; its session is still open"
         finally:
             hook.post("hub/sessions/stop", json={"username": "noor", "server_name": markup})
+
+
+@pytest.fixture(scope="module")
+def unreachable(oidc_provider: OidcProvider) -> Iterator[NexusStack]:
+    """A hub whose quota service never answers, fail mode open."""
+    workdir = TEST_OUTPUT / "hub_config" / "named_servers_unreachable"
+    shutil.rmtree(workdir, ignore_errors=True)
+    st = start_stack(workdir, oidc_provider, fail_mode="open", quota=False)
+    try:
+        yield st
+    finally:
+        st.stop()
+
+
+def test_without_the_quota_service_the_limit_is_one_and_the_page_says_costs_are_unknown(
+    unreachable: NexusStack,
+) -> None:
+    stack = unreachable
+    browser = _person(stack, "nico")
+    first = _create(stack, "nico", "one", profile="small")
+    assert first.status_code in (201, 202), first.text
+    stack.wait_ready("nico", "one")
+    try:
+        refused = _create(stack, "nico", "two", profile="small")
+        assert refused.status_code == 400, refused.text
+        assert "already has the maximum of 1 named servers" in refused.json()["message"]
+        page = browser.get(f"{stack.hub.url}/hub/home")
+        assert page.status_code == 200
+        assert "sizes and costs are not shown" in page.text
+        rows = ServerTable.parse(page.text).rows
+        assert rows["one"]["status"] == "running"
+        assert rows["one"]["cost"] == "unknown (quota service unreachable)"
+        assert "allow 1 named server(s)" in " ".join(page.text.split())
+    finally:
+        stack.stop_server("nico", "one")
