@@ -3,6 +3,7 @@ code, and leave nothing half-made: no environment, no kernelspec, no staging fol
 
 from __future__ import annotations
 
+import fcntl
 import json
 import signal
 import time
@@ -215,3 +216,20 @@ def test_interrupted_mid_install_leaves_nothing(tmp_path: Path, sig: signal.Sign
     assert "Traceback" not in err
     assert "nothing was made" in err if sig == signal.SIGINT else "cleaning up" in err
     assert person.leftovers() == []
+
+
+def test_commands_wait_for_each_other(tmp_path: Path) -> None:
+    """One kernel-create or kernel-delete at a time per home: a second one waits, then runs."""
+    person = make_person(tmp_path)
+    person.kernels.mkdir()
+    with open(person.kernels / ".lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running kernel-create holds it
+        proc = person.popen(DELETE, "nobody")
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # printed before it blocks
+        assert "waiting for another kernel-create or kernel-delete to finish" in line
+        assert proc.poll() is None
+        fcntl.flock(held, fcntl.LOCK_UN)
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "no personal environment named 'nobody'" in err
