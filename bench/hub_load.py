@@ -42,6 +42,7 @@ from bench.hub_load_stats import (  # noqa: E402
     ProcessSampler,
     decision_histogram,
     hook_times,
+    log_size,
     machine_facts,
     step_report,
 )
@@ -53,6 +54,14 @@ from tests.support.processes import TEST_OUTPUT  # noqa: E402
 LIGHT_SERVER = REPO / "bench" / "light_singleuser.py"
 RESULTS = REPO / "bench" / "results" / "hub_load.json"
 GROUPS = ["myst-users"]
+# The values before tuning, put back on top of hub_config for the baseline hub: httpx's default
+# keep-alive in the quota client, JupyterHub's default spawn limit and activity resolution.
+BASELINE_CONFIG = """
+import hub_config.quota_client as _quota_client
+_quota_client.KEEPALIVE_SECONDS = 5.0
+c.JupyterHub.concurrent_spawn_limit = 100
+c.JupyterHub.activity_resolution = 30
+"""
 
 
 def hub_env(activity_interval: int) -> dict[str, str]:
@@ -99,17 +108,29 @@ async def churn(people: list[Person], share: float, hold: float, stop: asyncio.E
     await asyncio.gather(*(round_trip(p) for p in leavers))
 
 
-async def run_steps(stack: NexusStack, args: argparse.Namespace, issuer: str) -> dict[str, Any]:
+async def loop_lag(rec: Recorder, stop: asyncio.Event) -> None:
+    """How late this simulator's event loop wakes up (its own CPU starvation), every 0.2 s:
+    client-side latencies include it."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await asyncio.sleep(0.2)
+        rec.sample("loop_lag", time.perf_counter() - t0 - 0.2)
+
+
+async def run_steps(
+    stack: NexusStack, args: argparse.Namespace, issuer: str, targets: list[int]
+) -> dict[str, Any]:
     rec = Recorder()
     people: list[Person] = []
     lives: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     sampler = ProcessSampler.for_stack(stack)
     sampler_task = asyncio.create_task(sampler.run(stop))
+    lag_task = asyncio.create_task(loop_lag(rec, stop))
     hook_log = stack.hub.proc.log_path
     steps = []
     try:
-        for target in args.steps:
+        for target in targets:
             newcomers = [
                 Person(f"load{i:03d}", stack.hub.url, issuer, rec, args.poll)
                 for i in range(len(people), target)
@@ -121,7 +142,7 @@ async def run_steps(stack: NexusStack, args: argparse.Namespace, issuer: str) ->
                     await person.arrive()
 
             t0 = time.monotonic()
-            cpu0, hook0 = sampler.mark(), len(hook_times(hook_log))
+            cpu0, hook0, off0 = sampler.mark(), len(hook_times(hook_log)), log_size(hook_log)
             hist0 = decision_histogram(stack)
             await asyncio.wait_for(
                 asyncio.gather(*(arrive(p) for p in newcomers)), args.ramp_timeout
@@ -129,7 +150,7 @@ async def run_steps(stack: NexusStack, args: argparse.Namespace, issuer: str) ->
             t1 = time.monotonic()
             people += newcomers
             lives += [asyncio.create_task(live(p, stop)) for p in newcomers]
-            cpu1 = sampler.mark()
+            cpu1, off1 = sampler.mark(), log_size(hook_log)
             print(f"step {target}: ramp {t1 - t0:.1f} s", flush=True)
             hold_stop = asyncio.Event()
             churner = asyncio.create_task(churn(people, args.churn, args.hold, hold_stop))
@@ -137,11 +158,18 @@ async def run_steps(stack: NexusStack, args: argparse.Namespace, issuer: str) ->
             hold_stop.set()
             await asyncio.wait_for(churner, 120)
             t2 = time.monotonic()
-            cpu2 = sampler.mark()
+            cpu2, off2 = sampler.mark(), log_size(hook_log)
             hooks = hook_times(hook_log)[hook0:]
             hist = decision_histogram(stack, since=hist0)
             report = step_report(
-                target, rec, (t0, t1, t2), (cpu0, cpu1, cpu2), sampler, hooks, hist
+                target,
+                rec,
+                (t0, t1, t2),
+                (cpu0, cpu1, cpu2),
+                sampler,
+                hooks,
+                hist,
+                (hook_log, off0, off1, off2),
             )
             report["present_at_end"] = sum(p.present for p in people)
             steps.append(report)
@@ -151,6 +179,7 @@ async def run_steps(stack: NexusStack, args: argparse.Namespace, issuer: str) ->
         await asyncio.gather(*lives, return_exceptions=True)
         await asyncio.gather(*(p.close() for p in people), return_exceptions=True)
         await sampler_task
+        await lag_task
     return {"steps": steps}
 
 
@@ -163,7 +192,13 @@ def main() -> int:
     parser.add_argument("--churn", type=float, default=0.1, help="share who leave and return")
     parser.add_argument("--activity-interval", type=int, default=60, help="servers' reports, s")
     parser.add_argument("--ramp-timeout", type=float, default=900.0)
-    parser.add_argument("--extra-config", default="", help="hub config lines (a variant)")
+    parser.add_argument(
+        "--baseline-steps",
+        type=int,
+        nargs="*",
+        default=[100],
+        help="first, the same steps on a hub with the untuned values (BASELINE_CONFIG); none: skip",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if sorted(args.steps) != args.steps or args.steps[0] < 1 or args.steps[-1] > 500:
@@ -174,22 +209,33 @@ def main() -> int:
     workdir = TEST_OUTPUT / "bench" / "hub_load"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    users = [OidcUser(f"load{i:03d}", groups=GROUPS) for i in range(args.steps[-1])]
+    most = max([*args.steps, *args.baseline_steps])
+    users = [OidcUser(f"load{i:03d}", groups=GROUPS) for i in range(most)]
     oidc_proc, provider = start_oidc(workdir / "oidc.log", users=users)
     databases = DatabaseFactory(workdir)
     before = machine_facts()
+    variants = [("baseline", BASELINE_CONFIG, args.baseline_steps), ("tuned", "", args.steps)]
+    result: dict[str, Any] = {}
     try:
-        stack = NexusStack.build(
-            workdir / "stack",
-            oidc=provider,
-            db_url=databases.new("postgresql"),
-            hub_env=hub_env(args.activity_interval),
-            extra_hub_config=args.extra_config,
-        )
-        try:
-            result = asyncio.run(run_steps(stack, args, provider.issuer))
-        finally:
-            stack.stop()
+        for name, config, targets in variants:
+            if not targets:
+                continue
+            print(f"--- {name}: {targets}", flush=True)
+            stack = NexusStack.build(
+                workdir / name,
+                oidc=provider,
+                db_url=databases.new("postgresql"),
+                hub_env=hub_env(args.activity_interval),
+                extra_hub_config=config,
+            )
+            try:
+                result[name] = {
+                    "hub_config_added": config,
+                    "load_before": machine_facts()["loadavg_1_5_15"],
+                    **asyncio.run(run_steps(stack, args, provider.issuer, targets)),
+                }
+            finally:
+                stack.stop()
     finally:
         oidc_proc.stop()
         databases.cleanup()
@@ -205,7 +251,7 @@ def main() -> int:
             "after": machine_facts(),
         },
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
-        **result,
+        "variants": result,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -112,6 +112,29 @@ class ProcessSampler:
         return {k: round(max(s[k] for s in window), 1) for k in keys}
 
 
+REQUEST_LINE = re.compile(r"\] (\d{3}) (GET|POST|DELETE|PUT|PATCH) (\S+) \(.*\) ([0-9.]+)ms$", re.M)
+
+
+def log_size(log: Path) -> int:
+    return log.stat().st_size
+
+
+def hub_side(log: Path, start: int, end: int) -> dict[str, Any]:
+    """The hub's own time per request (its log's "... 12.3ms" lines between two offsets): hub
+    pages and the hub's API, without the proxy and the simulator."""
+    with log.open("rb") as f:
+        f.seek(start)
+        text = f.read(end - start).decode(errors="replace")
+    times: dict[str, list[float]] = {"hub_api": [], "hub_page": []}
+    for m in REQUEST_LINE.finditer(text):
+        path = m.group(3)
+        if path.startswith("/hub/api/"):
+            times["hub_api"].append(float(m.group(4)) / 1000)
+        elif path.startswith("/hub/") and not path.startswith("/hub/static/"):
+            times["hub_page"].append(float(m.group(4)) / 1000)
+    return {f"{k}_ms": percentiles(v) for k, v in times.items()}
+
+
 def hook_times(log: Path) -> list[float]:
     """The hub hook's own time per spawn (ms), from the hub's log, in order."""
     return [float(m.group(1)) for m in HOOK_MS.finditer(log.read_text(errors="replace"))]
@@ -175,13 +198,15 @@ def step_report(
     sampler: ProcessSampler,
     hooks: list[float],
     hist: dict[str, float],
+    hub_log: tuple[Path, int, int, int],
 ) -> dict[str, Any]:
     t0, t1, t2 = times
     ramp_s, ramp_ev = rec.window(t0, t1)
     hold_s, _ = rec.window(t1, t2)
     all_s, all_ev = rec.window(t0, t2)
     arrived = count(ramp_ev, "arrived")
-    kinds = ("hub_page", "hub_api", "server_api", "ws_echo")
+    kinds = ("hub_page", "hub_api", "server_api", "ws_echo", "loop_lag")
+    log, off0, off1, off2 = hub_log
     ws_failures = ("ws_dropped", "ws_open_failed", "ws_timeout", "ws_bad_echo")
     report: dict[str, Any] = {
         "people": people,
@@ -196,6 +221,8 @@ def step_report(
             **{f"{k}_ms": percentiles(ramp_s.get(k, [])) for k in kinds},
         },
         "hold": {f"{k}_ms": percentiles(hold_s.get(k, [])) for k in kinds},
+        # The same requests as the hub's log times them (no proxy, no simulator).
+        "hub_side": {"ramp": hub_side(log, off0, off1), "hold": hub_side(log, off1, off2)},
         "events": all_ev,
         "cpu_seconds": {
             "ramp": {k: round(cpu[1][k] - cpu[0][k], 1) for k in cpu[0]},
@@ -215,6 +242,8 @@ def step_report(
         "websocket_drops": count(all_ev, "ws_dropped"),
         "hub_api_p95_ms": hub_api.get("p95"),
         "hub_api_p95_hold_ms": report["hold"]["hub_api_ms"].get("p95"),
+        "hub_api_p95_hold_hub_side_ms": report["hub_side"]["hold"]["hub_api_ms"].get("p95"),
+        "simulator_loop_lag_p95_ms": report["hold"]["loop_lag_ms"].get("p95"),
         "signin_per_s": report["ramp"]["signin_per_s"],
         "spawn_per_s": report["ramp"]["spawn_per_s"],
         "hub_cpu_s": round(cpu[2]["hub"] - cpu[0]["hub"], 1),
