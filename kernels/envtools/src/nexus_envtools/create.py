@@ -136,13 +136,14 @@ def build(uv: str, req: Request, python: pythons.Python, stage: Path, final_env:
     version = pythons.version_of(str(env / "bin" / "python"))
     spec_dir = stage / "spec"
     spec_dir.mkdir()
-    layout.write_json(spec_dir / "kernel.json", kernelspec(req, final_env, version))
+    spec = kernelspec(req, final_env, version)
+    layout.write_json(spec_dir / "kernel.json", spec)
     copy_logos(env, spec_dir)
     layout.write_json(
         env / layout.MARKER,
         {
             "name": req.name,
-            "display_name": req.display_name or f"{req.name} (Python {version})",
+            "display_name": spec["display_name"],
             "python": version,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "requirements": [str(p) for p in req.requirements],
