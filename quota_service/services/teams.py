@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from hub_config.teamdirs import unique_team_dir
 
+from ..errors import Conflict
 from ..filesystem.teams import TeamFolder, TeamFolderError, ensure_team_folder
 from ..models.v1 import TeamView
 from ..schema import Consortium, ConsortiumMember, User
@@ -45,10 +46,29 @@ class TeamService:
             if consortium.team_dir is None:
                 consortium.team_dir = unique_team_dir(consortium.name, taken)
             if consortium.gid is None:
-                consortium.gid = self.ctx.teams.gid_of(consortium.id)
+                consortium.gid = self._free_gid(consortium)
             self.ctx.session.flush()
         assert consortium.team_dir is not None and consortium.gid is not None
         return consortium.team_dir, consortium.gid
+
+    def _free_gid(self, consortium: Consortium) -> int:
+        """`teams.gid_base` + its id, unless another team has that gid (a lowered base).
+
+        Raises:
+            Conflict: The gid belongs to another team (`gid_taken`).
+        """
+        gid = self.ctx.teams.gid_of(consortium.id)
+        other = self.ctx.session.scalar(
+            select(Consortium.name).where(Consortium.gid == gid, Consortium.id != consortium.id)
+        )
+        if other is not None:
+            raise Conflict(
+                f"gid {gid} (teams.gid_base {self.ctx.teams.gid_base} + id {consortium.id}) "
+                f"is already the group of consortium {other!r}: teams.gid_base was lowered; "
+                "set it above every gid in use",
+                code="gid_taken",
+            )
+        return gid
 
     def view(self, consortium: Consortium) -> TeamView:
         team_dir, gid = self.identity(consortium)

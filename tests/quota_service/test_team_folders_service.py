@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from quota_service import db
 from quota_service.config import Settings
+from quota_service.errors import Conflict
 from quota_service.factory import Factory
 from quota_service.models.v1 import SpawnAllowed, SpawnDenied
 from quota_service.schema import AuditEvent, Consortium, User
@@ -152,6 +153,28 @@ def test_settings_move_the_uid_and_gid_ranges(databases: DatabaseFactory, backen
         assert [t.gid for t in ok.teams] == [70000 + team]
     finally:
         factory.dispose()
+
+
+def test_a_lowered_gid_base_never_hands_out_a_gid_twice(
+    databases: DatabaseFactory, backend: str
+) -> None:
+    url = databases.new(backend)
+    first = Factory(Settings(database_url=url), clock=FakeClock())
+    try:
+        team = create(first, "Old Team", ["ola"])
+    finally:
+        first.dispose()
+    assert stored_in(Settings(database_url=url), team)[1] == 60000 + team
+    lowered = Factory(Settings(database_url=url, teams={"gid_base": 59999}), clock=FakeClock())
+    try:
+        with pytest.raises(Conflict, match="gid_base was lowered") as refused:
+            create(lowered, "New Team", ["nia"])
+        assert refused.value.code == "gid_taken"
+        with lowered.unit_of_work() as svc:
+            names = svc.ctx.session.scalars(sa.select(Consortium.name)).all()
+        assert names == ["Old Team"]  # nothing of the refused one is left
+    finally:
+        lowered.dispose()
 
 
 def test_creating_a_consortium_makes_its_folder(
