@@ -150,6 +150,7 @@ def test_a_non_member_gets_403_from_the_hub(browser: Browser, team: Team) -> Non
         assert response is not None
         assert response.status == 403, response.url
         expect(page.locator("body")).to_contain_text("403")
+        expect(page.locator("body")).to_contain_text("do not have permission to access Server")
         page.screenshot(path=str(SCREENSHOTS / "rtc-non-member-403.png"))
     finally:
         context.close()
