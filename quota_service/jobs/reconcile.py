@@ -37,7 +37,7 @@ from ..factory import Factory, Services
 from ..hubapi import HubApi, HubApiError, HubServer
 from ..schema import Allocation, ServerSession, User
 from ..services import ledger
-from ..services.collab import idle_since
+from ..services.collab import idle_since, team_allocations
 from ..services.views import pool_of
 
 
@@ -197,7 +197,10 @@ def _adopt(
 
 def _default_allocation(svc: Services, user: User) -> Allocation | None:
     """What a fail-open server is charged to: the Entry allocation it ran as, or else the
-    highest usable tier."""
+    highest usable tier. A team's collaboration server: its consortium's pool."""
+    team = team_allocations(svc.ctx, user.username)
+    if team is not None:
+        return team[0] if team else None
     usable = svc.users.usable_allocations(user)
     entry = [a for a in usable if a.tier == "entry"]
     ranked = entry or sorted(usable, key=lambda a: -ledger.TIER_RANK.get(a.tier, 0))

@@ -156,6 +156,16 @@ def test_the_reconciler_stops_it_hours_after_the_last_activity(
             factory.engine.dispose()
         return [(a.action, a.reason) for a in report.actions if a.username == TEAM_USER]
 
+    # A team server with no session (its start was not recorded) is adopted onto the pool.
+    with stack.api(stack.hook_token) as hook:
+        closed = hook.post("hub/sessions/stop", json={"username": TEAM_USER, "server_name": ""})
+        assert closed.status_code == 200, closed.text
+    assert [s for s in stack.open_sessions() if s["username"] == TEAM_USER] == []
+    assert run_at(0) == [("adopted", "fail_open")]
+    pool_id = _as(stack, ANN).get(f"consortia/{alpha}").json()["pool"]["id"]
+    adopted = [s["allocation_id"] for s in stack.open_sessions() if s["username"] == TEAM_USER]
+    assert adopted == [pool_id]
+
     assert run_at(2.99) == []
     assert stack.server(TEAM_USER) is not None
     assert run_at(3.0) == [("stopped", "collab_idle")]
