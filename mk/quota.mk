@@ -1,7 +1,12 @@
 # Quota service: database and service helpers.
 
-bench-decisions: venv postgres node_modules/.installed  ## spawn-decision latency at 1k and 100k users -> bench/results/decision_latency.json
-	$(VPY) -m bench.decision_latency --seconds 30
+bench-decisions: venv postgres node_modules/.installed  ## spawn-decision latency at 1k and 100k users, idle and one core busy, two runs -> bench/results/decision_latency.json
+	$(VPY) -m bench.decision_latency --seconds 30 --runs 2 $(BENCH_ARGS)
+
+# Where a decision's CPU goes, PROFILE_BASE's code and this checkout's side by side (docs/performance.md).
+PROFILE_BASE ?= ea0835c
+profile-decisions: venv postgres node_modules/.installed  ## pyinstrument profile of decisions, PROFILE_BASE vs HEAD -> bench/results/decision_profile.json
+	$(VPY) -m bench.decision_profile --base $(PROFILE_BASE) --repeats 2 $(BENCH_ARGS)
 
 # Storage benchmarks (synthetic trees from bench/storage_trees.py, kept in build/bench or
 # $NEXUS_BENCH_DIR); BENCH_ARGS passes options through, e.g. BENCH_ARGS="--files 20000 --repeats 1".
@@ -17,4 +22,4 @@ HEAD ?= HEAD
 bench-compare: venv postgres node_modules/.installed hub-singleuser kernels /usr/bin/chromium  ## every benchmark at BASE (c7aa747) and HEAD, interleaved -> bench/results/compare.json, docs/benchmarks.md
 	$(VPY) -m bench.compare --base $(BASE) --head $(HEAD) $(BENCH_ARGS)
 
-.PHONY: bench-decisions bench-scan bench-purge bench-compare
+.PHONY: bench-decisions profile-decisions bench-scan bench-purge bench-compare

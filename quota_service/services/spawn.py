@@ -11,9 +11,9 @@ from sqlalchemy import Select, Table, bindparam, case, insert, select, union_all
 from sqlalchemy.orm import aliased
 
 from ..errors import InvalidInput
-from ..models.v1 import Entitlements, ReleaseView, SpawnAllowed, SpawnDenied
+from ..models.v1 import Entitlements, ReleaseView, SpawnAllowed, SpawnDenied, TeamView
 from ..policy import Release
-from ..schema import Allocation, ServerSession, User
+from ..schema import Allocation, Consortium, ConsortiumMember, ServerSession, User
 from ..store.sessions import is_open
 from . import ledger
 from .base import ServiceContext
@@ -63,6 +63,13 @@ _OPEN_ON_ALLOCATION = _open_sessions_query("id")
 _OPEN_IN_POOL = _open_sessions_query("parent_id")
 _SESSIONS = cast(Table, ServerSession.__table__)
 _INSERT_SESSION = insert(_SESSIONS).returning(_SESSIONS.c.id)
+# The person's teams as plain rows (TeamService.teams_of loads ORM objects: twice the CPU).
+_TEAMS_OF = (
+    select(Consortium.name, Consortium.team_dir, Consortium.gid)
+    .join(ConsortiumMember, ConsortiumMember.consortium_id == Consortium.id)
+    .where(ConsortiumMember.user_id == bindparam("user_id"), Consortium.pool_id.is_not(None))
+    .order_by(Consortium.id)
+)
 
 
 @dataclass(frozen=True)
@@ -292,8 +299,16 @@ class SpawnService(SessionService):
             # Every team, whatever this session is charged to: membership alone gives access.
             uid=self.teams.uid_of(user),
             # A team server gets its own team's folder (services/collab.py).
-            teams=team_views(self.ctx, username) or self.teams.teams_of(user),
+            teams=team_views(self.ctx, username) or self._teams_of(user),
         )
+
+    def _teams_of(self, user: User) -> list[TeamView]:
+        """`TeamService.teams_of` in one Core query; a team without its folder name or gid
+        yet goes through the service, which assigns and stores them on first use."""
+        rows = self.ctx.session.execute(_TEAMS_OF, {"user_id": user.id}).all()
+        if any(r.team_dir is None or r.gid is None for r in rows):
+            return self.teams.teams_of(user)
+        return [TeamView(name=r.name, team_dir=r.team_dir, gid=r.gid) for r in rows]
 
     def _release(self, release_id: str | None) -> Release | None:
         """The chosen release, or the current one; None when the policy names none."""
