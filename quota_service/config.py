@@ -204,6 +204,13 @@ class Settings(BaseSettings):
         description="the purge pipeline's manifests, journals and restore status "
         "(docs/storage.md); the storage commands' --state-dir overrides it",
     )
+    storage_shards: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="shards of the storage root that `scan` and `purge plan` split into (the "
+        "Indexed Jobs' completions); each run's --shard-count defaults to it",
+    )
     archive: ArchiveSettings = Field(
         default_factory=ArchiveSettings, description="archives of homes (S3)"
     )

@@ -14,8 +14,10 @@ from typing import Any
 import click
 
 from ..filesystem.scanner import RootUsage
+from ..filesystem.shards import Shard
 from ..jobs.purge import PurgeService
 from ..jobs.results import R, StepReport
+from ..jobs.scan_shards import combine
 from .context import CliState, command_body, emit
 
 EXIT_PARTIAL = 5
@@ -29,6 +31,27 @@ STATE_DIR_OPTION = click.option(
 USER_OPTION = click.option(
     "--user", "users", multiple=True, help="only this user (repeatable; default: everyone)"
 )
+
+
+SHARD_INDEX_OPTION = click.option(
+    "--shard-index",
+    type=click.IntRange(min=0),
+    help="this pod's shard [default: $JOB_COMPLETION_INDEX, set in Indexed Job pods; else 0]",
+)
+SHARD_COUNT_OPTION = click.option(
+    "--shard-count",
+    type=click.IntRange(min=1, max=1000),
+    help="how many shards the storage root is split into (sha256 of the directory name mod "
+    "this) [default: setting storage_shards, 1]",
+)
+
+
+def _shard(state: CliState, index: int | None, count: int | None) -> Shard:
+    default = state.factory().settings.storage_shards if count is None else count
+    try:
+        return Shard.resolve(index, count, default)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def register(cli: click.Group) -> None:
@@ -57,20 +80,49 @@ def _finish(report: StepReport[R], as_json: bool) -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="progress bar (default: when on a terminal)"
 )
+@SHARD_INDEX_OPTION
+@SHARD_COUNT_OPTION
+@click.option(
+    "--run-id",
+    envvar="NEXUS_SCAN_RUN_ID",
+    help="the run the shards belong to (the Indexed Job's name; required with more than one "
+    "shard) [env NEXUS_SCAN_RUN_ID]",
+)
+@click.option(
+    "--combine",
+    "combine_only",
+    is_flag=True,
+    help="scan nothing: mark --run-id complete if all its shards are recorded",
+)
 @command_body(json=True)
 def scan(
     state: CliState,
     workers: int | None,
     metrics_file: Path | None,
     progress: bool | None,
+    shard_index: int | None,
+    shard_count: int | None,
+    run_id: str | None,
+    combine_only: bool,
     as_json: bool,
 ) -> None:
-    """Measure every user's home and scratch; store snapshots; flag users over quota.
+    """Measure every user's home and scratch and every team folder (or one shard of them);
+    store snapshots; flag users over quota.
 
     Never follows symlinks and never leaves the file system of each user's directory.
     Exit 0 when every directory was scanned, 5 when some could not be opened (the rest are
     recorded).
     """
+    shard = _shard(state, shard_index, shard_count)
+    if (not shard.whole or combine_only) and not run_id:
+        raise click.UsageError("--run-id (or NEXUS_SCAN_RUN_ID) is required with shards")
+    if combine_only:
+        assert run_id is not None
+        done = combine(state.factory(), run_id, shard.count)
+        emit(done.as_dict(), as_json)
+        if not done.complete:
+            sys.exit(EXIT_PARTIAL)
+        return
     service = state.factory().scan_job()
     show = sys.stderr.isatty() if progress is None else progress
     if show:
@@ -82,9 +134,17 @@ def scan(
             def tick(usage: RootUsage) -> None:
                 bar.update(task, advance=1, description=f"scanned {usage.user} {usage.area}")
 
-            report = service.scan(workers=workers, progress=tick, metrics_file=metrics_file)
+            report = service.scan(
+                workers=workers,
+                progress=tick,
+                metrics_file=metrics_file,
+                shard=shard,
+                run_id=run_id,
+            )
     else:
-        report = service.scan(workers=workers, metrics_file=metrics_file)
+        report = service.scan(
+            workers=workers, metrics_file=metrics_file, shard=shard, run_id=run_id
+        )
     data: dict[str, Any] = report.as_dict()
     emit(data, as_json)
     if report.errors:
@@ -104,15 +164,36 @@ def purge() -> None:
 @USER_OPTION
 @click.option("--dry-run", is_flag=True, help="show what would be planned; write nothing")
 @STATE_DIR_OPTION
+@SHARD_INDEX_OPTION
+@SHARD_COUNT_OPTION
+@click.option(
+    "--run-id",
+    envvar="NEXUS_PURGE_RUN_ID",
+    help="the sharded run (the Indexed Job's name; required with more than one shard); each "
+    "shard's manifests go to run <run-id>-s<index> [env NEXUS_PURGE_RUN_ID]",
+)
 @command_body(json=True)
 def purge_plan(
-    state: CliState, users: tuple[str, ...], dry_run: bool, state_dir: Path | None, as_json: bool
+    state: CliState,
+    users: tuple[str, ...],
+    dry_run: bool,
+    state_dir: Path | None,
+    shard_index: int | None,
+    shard_count: int | None,
+    run_id: str | None,
+    as_json: bool,
 ) -> None:
     """Decide per tier policy and write a manifest per user: the exact files, and why.
 
-    Users who already have a pending manifest for an area get no new one for it.
+    Users who already have a pending manifest for an area get no new one for it. With shards,
+    each pod plans the users (and removed teams' folders) whose directory name hashes to it.
     """
-    report = _purge_service(state, state_dir).plan(users=list(users) or None, dry_run=dry_run)
+    shard = _shard(state, shard_index, shard_count)
+    if not shard.whole and not run_id:
+        raise click.UsageError("--run-id (or NEXUS_PURGE_RUN_ID) is required with shards")
+    report = _purge_service(state, state_dir).plan(
+        users=list(users) or None, dry_run=dry_run, shard=shard, run_id=run_id
+    )
     _finish(report, as_json)
 
 

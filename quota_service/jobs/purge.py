@@ -23,6 +23,7 @@ record. File-system work happens between transactions, never inside one.
 
 from __future__ import annotations
 
+from ..filesystem.shards import Shard
 from .purge_common import ARCHIVE_REASONS, WHOLE_HOME, PurgeJobBase, StorageConfig
 from .purge_execute import ExecuteStep
 from .purge_listings import ListingsStep
@@ -42,10 +43,20 @@ class PurgeService(
     `execute` cover the folders of removed teams too (jobs/team_purge.py), after the people's
     manifests, unless the run names users."""
 
-    def plan(self, *, users: list[str] | None = None, dry_run: bool = False) -> StepReport[PlanRow]:
-        report = PlanStep.plan(self, users=users, dry_run=dry_run)
+    def plan(
+        self,
+        *,
+        users: list[str] | None = None,
+        dry_run: bool = False,
+        shard: Shard | None = None,
+        run_id: str | None = None,
+    ) -> StepReport[PlanRow]:
+        """`shard`: only the users and removed teams' folders whose directory name hashes to
+        it (filesystem.shards); `run_id` names the sharded run (each shard plans into
+        `<run_id>-s<index>`)."""
+        report = PlanStep.plan(self, users=users, dry_run=dry_run, shard=shard, run_id=run_id)
         if not users:
-            self.plan_teams(report, dry_run=dry_run)
+            self.plan_teams(report, dry_run=dry_run, shard=shard)
         return report
 
     def notify(self, *, dry_run: bool = False) -> StepReport[NoticeRow]:

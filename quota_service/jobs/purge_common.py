@@ -112,17 +112,19 @@ class PurgeJobBase:
         return S3Archiver(self._s3, a.bucket, storage_class=a.storage_class)
 
     @contextmanager
-    def _lock(self, *, wait: bool = False) -> Iterator[None]:
+    def _lock(self, *, wait: bool = False, shared: bool = False) -> Iterator[None]:
         """One purge step at a time on this state directory (the CronJobs also Forbid overlap).
 
         Raises ``Conflict`` at once when another step holds it, unless ``wait``: a restore at
-        sign-in runs in the background and may wait for a purge job to finish.
+        sign-in runs in the background and may wait for a purge job to finish. `shared`: the
+        shards of one sharded plan (disjoint users) hold it together, excluding other steps.
         """
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.config.state_dir / "purge.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+                fcntl.flock(fd, mode | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 raise Conflict("another purge job holds the lock; try again later") from None
             yield

@@ -12,6 +12,7 @@ from hub_config.userdirs import directory_name
 
 from ..filesystem import manifest as mf
 from ..filesystem.planner import Decision, UserFacts, decide, plan_root, root_header
+from ..filesystem.shards import Shard
 from ..schema import Allocation, StorageUsageSnapshot, User
 from ..schema.purge_manifest import ManifestStatus, PurgeManifest
 from ..schema.purge_run import PurgeRun
@@ -87,24 +88,40 @@ class PlanStep(PurgeJobBase):
         )
 
     # -- plan ------------------------------------------------------------------------------
-    def plan(self, *, users: list[str] | None = None, dry_run: bool = False) -> StepReport[PlanRow]:
-        with self._lock():
-            return self._plan(users, dry_run)
+    def plan(
+        self,
+        *,
+        users: list[str] | None = None,
+        dry_run: bool = False,
+        shard: Shard | None = None,
+        run_id: str | None = None,
+    ) -> StepReport[PlanRow]:
+        """Plan for everyone, or for one shard: the users whose directory name hashes to it
+        (`filesystem.shards`). Shards of one run hold the purge lock together (shared)."""
+        shard = shard or Shard()
+        with self._lock(shared=not shard.whole):
+            return self._plan(users, dry_run, shard, run_id)
 
-    def _plan(self, users: list[str] | None, dry_run: bool) -> StepReport[PlanRow]:
+    def _plan(
+        self, users: list[str] | None, dry_run: bool, shard: Shard, base: str | None
+    ) -> StepReport[PlanRow]:
         now = self.factory.clock()
-        run_id = mf.new_run_id(ns_of(now))
+        # A shard's manifests go to its own run (`<run>-s<index>`); a rerun of the shard adds
+        # to that run only what is not pending already.
+        run_id = shard_run_id(base, shard) if base else mf.new_run_id(ns_of(now))
         action_at = now + self.max_lead
         run_dir = self.config.state_dir / "runs" / run_id
         report = StepReport[PlanRow]("plan", dry_run=dry_run, run_id=run_id)
         todo: list[tuple[int, Decision]] = []
         with self.factory.unit_of_work() as svc:
-            if not dry_run:
+            if not dry_run and shard.index == 0:
                 self._retire_unbound(svc, report)
             q = select(User).order_by(User.username)
             if users:
                 q = q.where(User.username.in_(users))
             for user in svc.ctx.session.scalars(q):
+                if not shard.holds(directory_name(user.username)):
+                    continue
                 pending = set(
                     svc.ctx.session.scalars(
                         select(PurgeManifest.area).where(
@@ -162,7 +179,13 @@ class PlanStep(PurgeJobBase):
             if stats.entries and not dry_run:
                 rows.append(_Written(row, user_id, archive, writer.digest))
         with self.factory.unit_of_work() as svc:
-            if rows:
+            run = svc.ctx.session.scalar(select(PurgeRun).where(PurgeRun.run_id == run_id))
+            if rows and run is not None:
+                summary = dict(run.summary or {})
+                summary["manifests"] = int(summary.get("manifests", 0)) + len(rows)
+                summary["files"] = int(summary.get("files", 0)) + sum(r.row.files for r in rows)
+                run.summary = summary
+            elif rows:
                 run = PurgeRun(
                     run_id=run_id,
                     created_at=now,
@@ -173,6 +196,7 @@ class PlanStep(PurgeJobBase):
                 )
                 svc.ctx.session.add(run)
                 svc.ctx.session.flush()
+            if run is not None:
                 for r in rows:
                     svc.ctx.session.add(
                         PurgeManifest(
@@ -199,3 +223,9 @@ class PlanStep(PurgeJobBase):
                     )
             self._audit(svc, "storage.purge.plan", run_id, report, dry_run)
         return report
+
+
+def shard_run_id(base: str, shard: Shard) -> str:
+    """The purge run of one shard of a sharded plan (PurgeRun.run_id is at most 64 chars)."""
+    suffix = "" if shard.whole else f"-s{shard.index}"
+    return base[: 64 - len(suffix)] + suffix

@@ -25,9 +25,11 @@ from ..filesystem.scanner import (
     discover_team_targets,
     scan_targets,
 )
+from ..filesystem.shards import Shard
 from ..schema import StorageUsageSnapshot
 from ..services.team_storage import TeamScanRow, TeamStorageService
 from .purge_common import StorageConfig
+from .scan_shards import Combined, combine, forget_earlier_attempt, record_shard
 
 if TYPE_CHECKING:
     from ..factory import Factory
@@ -62,6 +64,9 @@ class ScanReport:
     errors: list[str] = field(default_factory=list)
     # Team folders measured (`consortium_id` None: no consortium names the folder).
     teams: list[TeamScanRow] = field(default_factory=list)
+    run_id: str = ""
+    shard: Shard = field(default_factory=Shard)
+    combined: Combined | None = None
 
     @property
     def over_soft(self) -> list[str]:
@@ -84,6 +89,9 @@ class ScanReport:
             "issues": sum(u.issues for u in self.users),
             "teams": {t.team_dir: t.bytes for t in self.teams},
             "unknown_team_folders": [t.team_dir for t in self.teams if t.consortium_id is None],
+            "run_id": self.run_id,
+            "shard": {"index": self.shard.index, "count": self.shard.count},
+            "run": self.combined.as_dict() if self.combined else None,
         }
 
 
@@ -98,9 +106,15 @@ class StorageService:
         workers: int | None = None,
         progress: Callable[[RootUsage], None] | None = None,
         metrics_file: Path | None = None,
+        shard: Shard | None = None,
+        run_id: str | None = None,
     ) -> ScanReport:
-        """Scan everything, then record one snapshot per known user (one transaction)."""
+        """Scan this shard's directories (all of them by default), then record one snapshot per
+        known user and team folder and the shard's row (one transaction); combine the run when
+        every shard is recorded (`scan_shards`)."""
+        shard = shard or Shard()
         measured_at = self.factory.clock()
+        run_id = run_id or f"scan-{measured_at.strftime('%Y%m%dT%H%M%S.%fZ')}"
         started = datetime.now(UTC)
         targets = discover_targets(
             os.fsencode(self.config.home_root),
@@ -108,13 +122,15 @@ class StorageService:
         )
         # Team folders: the same walk, a snapshot per folder with its bytes by file owner.
         targets += discover_team_targets(os.fsencode(self.factory.settings.teams_root))
+        targets = [t for t in targets if shard.holds(os.path.basename(t.path))]
         results = list(scan_targets(targets, workers=workers, progress=progress))
         seconds = (datetime.now(UTC) - started).total_seconds()
-        report = ScanReport(measured_at, seconds, len(targets))
+        report = ScanReport(measured_at, seconds, len(targets), run_id=run_id, shard=shard)
         for r in results:
             if r.error:
                 report.errors.append(f"{r.user} {r.area}: {r.error}")
         with self.factory.unit_of_work() as svc:
+            prev = forget_earlier_attempt(svc, run_id, shard)
             for name, totals in by_user(results).items():
                 user = svc.users.find(name)
                 quota = svc.users.home_quota(user) if user is not None else None
@@ -153,19 +169,33 @@ class StorageService:
                     )
                 )
             report.teams = TeamStorageService(svc.ctx).record_scan(by_team(results), measured_at)
+            record_shard(
+                svc,
+                prev,
+                run_id,
+                shard,
+                measured_at=measured_at,
+                users=len(report.users),
+                teams=len(report.teams),
+                errors=len(report.errors),
+            )
             svc.audit.record(
                 actor="job:scan",
-                action="storage.scan",
+                # A whole scan is the run; a shard's record names its shard (the run's own
+                # record is written once, by `combine`).
+                action="storage.scan" if shard.whole else "storage.scan.shard",
                 target_type="storage",
-                target_id=measured_at.isoformat(),
+                target_id=measured_at.isoformat() if shard.whole else f"{run_id}/{shard.index}",
                 after={
                     "users": len(report.users),
                     "over_soft": len(report.over_soft),
                     "over_hard": len(report.over_hard),
                     "errors": len(report.errors),
                     "teams": len(report.teams),
+                    "attempt": prev.attempts + 1 if prev is not None else 1,
                 },
             )
+        report.combined = combine(self.factory, run_id, shard.count, audit=not shard.whole)
         if metrics_file is not None:
             write_metrics(metrics_file, report, results)
         return report

@@ -31,6 +31,7 @@ from ..filesystem.journal import FileJournal
 from ..filesystem.notify import InvalidRecipientError, due_lead, may_act, recipient_for
 from ..filesystem.planner import decide_team, plan_root, root_header
 from ..filesystem.scanner import TEAM
+from ..filesystem.shards import Shard
 from ..schema import Consortium, User
 from ..schema.purge_manifest import PENDING_STATUSES, ManifestStatus
 from ..schema.purge_run import PurgeRun
@@ -77,12 +78,16 @@ class TeamPurgeStep(PurgeJobBase):
         )
 
     # -- plan ------------------------------------------------------------------------------
-    def plan_teams(self, report: StepReport[PlanRow], *, dry_run: bool = False) -> None:
-        """One archive manifest per removed team whose folder has none yet (not cancelled)."""
-        with self._lock():
-            self._plan_teams(report, dry_run)
+    def plan_teams(
+        self, report: StepReport[PlanRow], *, dry_run: bool = False, shard: Shard | None = None
+    ) -> None:
+        """One archive manifest per removed team whose folder has none yet (not cancelled);
+        with `shard`, only the folders whose team_dir hashes to it (filesystem.shards)."""
+        shard = shard or Shard()
+        with self._lock(shared=not shard.whole):
+            self._plan_teams(report, dry_run, shard)
 
-    def _plan_teams(self, report: StepReport[PlanRow], dry_run: bool) -> None:
+    def _plan_teams(self, report: StepReport[PlanRow], dry_run: bool, shard: Shard) -> None:
         now = self.factory.clock()
         run_id = mf.new_run_id(ns_of(now))
         action_at = now + self.max_lead
@@ -101,7 +106,11 @@ class TeamPurgeStep(PurgeJobBase):
                 )
                 .order_by(ConsortiumRemoval.id)
             ).all()
-            removals = [(r.consortium_id, str(r.team_dir), r.removed_at, n) for r, n in todo]
+            removals = [
+                (r.consortium_id, str(r.team_dir), r.removed_at, n)
+                for r, n in todo
+                if shard.holds(str(r.team_dir))
+            ]
         rows: list[TeamArchive] = []
         for consortium_id, team_dir, removed_at, name in removals:
             root = self.teams_root / team_dir
