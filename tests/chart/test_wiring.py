@@ -40,7 +40,6 @@ JOBS = {
     "nexus-quota-purge-execute": ["nexus-quota", "purge", "execute"],
     "nexus-quota-reconcile": ["nexus-quota", "reconcile"],
     "nexus-quota-expire": ["nexus-quota", "expire"],
-    "nexus-quota-teams-sync": ["nexus-quota", "teams", "sync"],
     # Tutorials from git (templates/tutorials/), from the user image.
     "nexus-tutorials-sync": [
         "python3",
