@@ -92,9 +92,10 @@ class TeamService:
         return [self.view(c) for c in rows]
 
     def provision(self, consortium: Consortium) -> str | None:
-        """Make the team folder now, when this process can (`teams.provision_on_create`, the
-        root exists, it may set owners); otherwise `nexus-quota teams sync` makes it. Returns
-        what happened, or why not; never raises for the file system."""
+        """Make the team folder now, when this process can (`teams.root` set,
+        `teams.provision_on_create`, the root or its parent there, allowed to set owners);
+        otherwise `nexus-quota teams sync` makes it. Returns what happened, or why not (None:
+        not attempted); never raises for the file system."""
         settings = self.ctx.teams
         if not settings.provision_on_create or settings.root is None:
             return None
