@@ -66,6 +66,8 @@ if [ -f "$DIR/kernel.json" ]; then
 fi
 if [ -d "$DIR/site" ]; then
   cp "$DIR"/site/*.py "$SITE/"
+  # .pth files start a module at interpreter start (lab-server: nexus_lazy_iri, a faster start)
+  if compgen -G "$DIR/site/*.pth" >/dev/null; then cp "$DIR"/site/*.pth "$SITE/"; fi
 fi
 
 # The server environment offers only the platform's kernels: no bare "Python 3" from its own
@@ -74,6 +76,10 @@ if [ "$NAME" = "lab-server" ]; then
   rm -rf "$PREFIX/share/jupyter/kernels/python3"
   mkdir -p "$PREFIX/etc/jupyter/jupyter_server_config.d"
   cp "$DIR/jupyter_server_config.json" "$PREFIX/etc/jupyter/jupyter_server_config.d/nexus-lab.json"
+  # JupyterLab's page settings: no build check at each page load (it runs yarn on the server;
+  # every extension here is prebuilt and the env is read-only to the person).
+  mkdir -p "$PREFIX/etc/jupyter/labconfig"
+  cp "$DIR/page_config.json" "$PREFIX/etc/jupyter/labconfig/page_config.json"
   # Personal environments (kernels/envtools): kernel-create, kernel-list and kernel-delete on the
   # server's PATH, with a link to the uv that installed this env beside them (they run it).
   if [ -n "${UV:-}" ]; then
@@ -83,6 +89,9 @@ if [ "$NAME" = "lab-server" ]; then
   else
     "$VPY" -m pip install --quiet --no-cache-dir --no-deps "$HERE/envtools"
   fi
+  # Bytecode now, once: in the image the env is read-only to the person, so without it every
+  # server start would compile each module it imports (docs/performance.md, sign-in).
+  "$VPY" -m compileall -q -j 0 "$SITE" >/dev/null || true
 fi
 
 # Kernels stay isolated (include-system-site-packages = false, set above): no user site, so

@@ -44,7 +44,7 @@ $(KERNEL_VENVS)/%/.installed $(JUPYTER_DATA_DIR_KERNELS)/%/kernel.json: kernels/
 
 # The lab env also gets kernel-create / kernel-list / kernel-delete (kernels/envtools) and a link to $(UV).
 ENVTOOLS := kernels/envtools/pyproject.toml $(wildcard kernels/envtools/src/nexus_envtools/*.py)
-$(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_server_config.json $(KERNEL_COMMON) $(ENVTOOLS) | $(VENV)/.installed
+$(LAB_STAMP): kernels/lab-server/requirements.txt kernels/lab-server/jupyter_server_config.json kernels/lab-server/page_config.json $(wildcard kernels/lab-server/site/*) $(KERNEL_COMMON) $(ENVTOOLS) | $(VENV)/.installed
 	PYTHON=$(KERNEL_PYTHON) UV=$(UV) kernels/install.sh lab-server $(LAB_VENV)
 	touch $@
 
