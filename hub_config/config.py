@@ -16,6 +16,7 @@ from .auth import configure_authenticator
 from .hook import QuotaSpawnHook
 from .named_servers import configure_named_servers
 from .profiles import LocalOptionsForm, ProfileList, options_from_form
+from .readiness import ReadyLocalProcessSpawner, ready_kube_spawner
 from .services import configure_services
 from .settings import HubSettings
 from .standing import StandingBoard, make_post_auth_hook
@@ -71,7 +72,8 @@ def configure_local(c: Any, settings: HubSettings) -> QuotaSpawnHook:
     c.JupyterHub.cookie_secret_file = str(hub_dir / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(hub_dir / "jupyterhub.pid")
 
-    c.JupyterHub.spawner_class = "simple"
+    c.JupyterHub.spawner_class = ReadyLocalProcessSpawner
+    c.ReadyPollMixin.ready_poll_interval = settings.spawner_ready_poll_seconds
     c.SimpleLocalProcessSpawner.home_dir_template = str(settings.local_homes / "{username}")
     c.Spawner.start_timeout = settings.spawner_start_timeout
     c.Spawner.http_timeout = settings.spawner_start_timeout
@@ -89,7 +91,8 @@ def configure_local(c: Any, settings: HubSettings) -> QuotaSpawnHook:
 
 def configure_kubernetes(c: Any, settings: HubSettings) -> QuotaSpawnHook:
     """Inside the z2jh hub: KubeSpawner with the tier-filtered profile list."""
-    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    c.JupyterHub.spawner_class = ready_kube_spawner()
+    c.ReadyPollMixin.ready_poll_interval = settings.spawner_ready_poll_seconds
     hook = configure_common(c, settings, KubeApplier(settings), local=False)
     c.KubeSpawner.profile_list = ProfileList(hook)
     return hook

@@ -224,6 +224,14 @@ class HubSettings(BaseSettings):
     spawner_start_timeout: int = Field(
         default=60, description="local only: start and HTTP timeouts of a spawn, seconds"
     )
+    spawner_ready_poll_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        le=5,
+        description="how often a starting server is checked inside the spawner's start, so the "
+        "hub sees it as soon as it answers (hub_config/readiness.py; its own back-off waits up "
+        "to 5 s); 0: off, the hub's back-off alone",
+    )
 
     # --- storage, local ---
     state_dir: Path = Field(

@@ -24,6 +24,7 @@ from kubespawner import KubeSpawner
 from traitlets.config import Config
 
 from hub_config.hook import QuotaSpawnHook
+from hub_config.readiness import ReadyPollMixin
 from hub_config.userdirs import directory_name
 from tests.chart.chartlib import Obj, ci_values, merged_values, render
 from tests.chart.hubpod import HubPod
@@ -159,7 +160,9 @@ async def spawn_manifest(
 
 def test_z2jh_config_loads_hub_config_from_the_rendered_chart(z2jh_config: Config) -> None:
     c = z2jh_config
-    assert c.JupyterHub.spawner_class == "kubespawner.KubeSpawner"
+    # KubeSpawner with the start-up readiness check (hub_config/readiness.py)
+    assert issubclass(c.JupyterHub.spawner_class, KubeSpawner)
+    assert issubclass(c.JupyterHub.spawner_class, ReadyPollMixin)
     assert callable(c.KubeSpawner.profile_list)
     # z2jh's culler and the chart's services are both there, each once.
     names = [s["name"] for s in c.JupyterHub.services]

@@ -20,6 +20,7 @@ from traitlets.config import Config
 
 from hub_config import builders
 from hub_config.hook import QuotaSpawnHook
+from hub_config.readiness import ReadyPollMixin
 from hub_config.z2jh import configure
 
 from .helpers import POLICY, allowed, tier_sizes
@@ -83,7 +84,9 @@ def test_z2jh_configure_sets_kubespawner_profile_list_and_hooks(
     z2jh_config: tuple[Config, QuotaSpawnHook],
 ) -> None:
     c, hook = z2jh_config
-    assert c.JupyterHub.spawner_class == "kubespawner.KubeSpawner"
+    # KubeSpawner with the start-up readiness check (hub_config/readiness.py)
+    assert issubclass(c.JupyterHub.spawner_class, KubeSpawner)
+    assert issubclass(c.JupyterHub.spawner_class, ReadyPollMixin)
     assert callable(c.KubeSpawner.profile_list)
     assert c.Spawner.pre_spawn_hook == hook.pre_spawn_hook
     assert c.Spawner.post_stop_hook == hook.post_stop_hook
