@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from .teamdirs import team_dir
+
 # "~" is kept as it is in hub URLs (/user/team~demo/); sign-in refuses names with this prefix.
 TEAM_PREFIX = "team~"
 RTC_OFF = "--YDocExtension.disable_rtc=True"
@@ -61,25 +63,68 @@ def apply_rtc(spawner: Any) -> None:
     spawner.args = [*args, *rtc_args(spawner.user.name)]
 
 
-def team_servers_of(user: Any) -> list[dict[str, Any]]:
-    """The team servers shared with `user` (a JupyterHub User; a `template_vars` callable
-    for the home page's block): team, hub user, whether it runs and where it opens.
-    Sharing is what grants access (quota_service/services/collab_hub.py), so this is the list
-    of teams whose server this person may open."""
+def team_servers_of(user: Any, consortia: tuple[tuple[int, str], ...] = ()) -> list[dict[str, Any]]:
+    """The home page's team servers of `user` (a JupyterHub User): one entry per consortium
+    in `consortia` ((id, name) pairs: every team the person belongs to, from the quota
+    service's entitlements, `TeamBoard`), plus any other team server shared with them.
+
+    Whether a server runs comes from the hub's shares: sharing is what grants access
+    (quota_service/services/collab_hub.py) and every start shares the server with all the
+    members. An entry has `consortium_id` (None for a share the board does not know: it is
+    then started and stopped on the quota service's own page)."""
     orm_user = getattr(user, "orm_user", None)
     base_url = str((getattr(user, "settings", None) or {}).get("base_url", "/"))
-    found = []
+    shared: dict[str, bool] = {}
     for share in getattr(orm_user, "shared_with_me", None) or []:
         spawner = getattr(share, "spawner", None)
         owner = getattr(share, "owner", None)
         if spawner is None or owner is None or spawner.name or not is_team_username(owner.name):
             continue
-        found.append(
-            {
-                "team": team_dir_of(owner.name),
-                "user": owner.name,
-                "running": spawner.server is not None,
-                "url": f"{base_url.rstrip('/')}/user/{quote(owner.name, safe='@~')}/",
-            }
-        )
-    return sorted(found, key=lambda t: str(t["team"]))
+        shared[owner.name] = spawner.server is not None
+
+    def entry(team: str, hub_user: str, consortium_id: int | None) -> dict[str, Any]:
+        return {
+            "team": team,
+            "consortium_id": consortium_id,
+            "user": hub_user,
+            "running": shared.get(hub_user, False),
+            "url": f"{base_url.rstrip('/')}/user/{quote(hub_user, safe='@~')}/",
+        }
+
+    found = []
+    for consortium_id, name in consortia:
+        hub_user = team_username(team_dir(name))
+        found.append(entry(name, hub_user, consortium_id))
+        shared.pop(hub_user, None)
+    for hub_user in list(shared):
+        found.append(entry(team_dir_of(hub_user) or hub_user, hub_user, None))
+    return sorted(found, key=lambda t: str(t["team"]).lower())
+
+
+class TeamBoard:
+    """Each person's consortia as the last entitlements answer listed them (at sign-in, on
+    the spawn form, at each spawn): a `template_vars` callable, like standing.StandingBoard,
+    since JupyterHub renders the home page without asking the quota service. A consortium is
+    listed while the person holds a share of it that is not revoked (leaving revokes it)."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[str, tuple[tuple[int, str], ...]] = {}
+
+    def __copy__(self) -> TeamBoard:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TeamBoard:
+        return self
+
+    def record(self, ent: Any) -> None:
+        consortia: dict[int, str] = {}
+        for alloc in getattr(ent, "allocations", None) or []:
+            cid, name = getattr(alloc, "consortium_id", None), getattr(alloc, "consortium", None)
+            if cid and name and getattr(alloc, "status", "") != "revoked":
+                consortia[int(cid)] = str(name)
+        self._by_user[ent.username] = tuple(sorted(consortia.items(), key=lambda c: c[1]))
+
+    def __call__(self, user: Any) -> list[dict[str, Any]]:
+        if user is None:
+            return []
+        return team_servers_of(user, self._by_user.get(user.name, ()))

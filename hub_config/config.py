@@ -46,9 +46,15 @@ def configure_common(
     template_vars["announcement_home"] = hook.notices.announcement
     template_vars["announcement_spawn"] = hook.notices.announcement
     standing = StandingBoard(settings.quota_public_path)
-    hook.client.on_entitlements = standing.record
+    teams = collab.TeamBoard()
+
+    def on_entitlements(ent: Any) -> None:
+        standing.record(ent)
+        teams.record(ent)
+
+    hook.client.on_entitlements = on_entitlements
     template_vars["nexus_standing"] = standing
-    template_vars["nexus_team_servers"] = collab.team_servers_of
+    template_vars["nexus_team_servers"] = teams
     template_vars["nexus_collab_page"] = settings.quota_public_path.rstrip("/") + "/collab"
     c.JupyterHub.template_vars = template_vars
     c.Authenticator.post_auth_hook = make_post_auth_hook(hook, standing)

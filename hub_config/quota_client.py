@@ -50,6 +50,7 @@ class Allocation(_Model):
     status: str = "active"
     label: str
     consortium: str | None = None
+    consortium_id: int | None = None
     cpu_hours_budget: float | None = None
     cpu_hours_used: float = 0.0
     cpu_hours_left: float | None = None

@@ -9,6 +9,7 @@ hub's server (403). The idle stop runs the reconciler in-process with an injecte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -244,3 +245,60 @@ def test_personal_servers_run_without_collaboration(stack: NexusStack) -> None:
     assert RTC_OFF.encode() in cmdline
     assert RTC_ON.encode() not in cmdline
     stack.stop_server(DAN)
+
+
+def _home_entries(html: str) -> dict[str, str]:
+    """The home page's team server entries, by team name: each entry's HTML."""
+    entries = re.findall(r'<li class="nexus-collab-server".*?</li>', html, flags=re.S)
+    named = {}
+    for entry in entries:
+        team = re.search(r'<strong class="nexus-collab-team">(.*?)</strong>', entry)
+        assert team is not None, entry
+        named[team.group(1)] = entry
+    return named
+
+
+def test_the_home_page_starts_and_stops_every_team_of_the_person(
+    stack: NexusStack, teams: dict[str, int]
+) -> None:
+    """Every team the person belongs to is on the hub's home page (as the entitlements at
+    sign-in list them): stopped with Start, running with Open and Stop; the links go to the
+    quota service's confirmation pages of that consortium. Others' teams are not there."""
+    alpha, beta = teams["alpha"], teams["beta"]
+    assert stack.server(TEAM_USER) is None
+    quota = "/services/quota/collab"
+    # Signed in again after joining: the entitlements at sign-in list the team.
+    ben, ann, dan = stack.login(BEN), stack.login(ANN), stack.login(DAN)
+    for browser in (ben, ann):
+        home = browser.get(f"{stack.hub.url}/hub/home")
+        assert home.status_code == 200
+        entries = _home_entries(home.text)
+        assert list(entries) == ["Collab Alpha"]
+        (entry,) = entries.values()
+        assert f'data-consortium="{alpha}"' in entry
+        assert f'data-team-user="{TEAM_USER}"' in entry
+        assert '<span class="nexus-collab-state">stopped</span>' in entry
+        assert f'href="{quota}/{alpha}/start?from=hub"' in entry
+        assert "nexus-collab-open" not in entry and "/stop" not in entry
+    # cat leads Beta only; dan belongs to no team.
+    cat_home = stack.login(CAT).get(f"{stack.hub.url}/hub/home").text
+    assert list(_home_entries(cat_home)) == ["Collab Beta"]
+    assert f'href="{quota}/{beta}/start?from=hub"' in cat_home
+    assert f"{quota}/{alpha}/" not in cat_home
+    dan_home = dan.get(f"{stack.hub.url}/hub/home").text
+    assert _home_entries(dan_home) == {}
+    assert 'class="nexus-collab-none"' in dan_home
+
+    assert _as(stack, BEN).post(f"consortia/{alpha}/collab").status_code == 202
+    stack.wait_ready(TEAM_USER)
+    for browser in (ben, ann):
+        entry = _home_entries(browser.get(f"{stack.hub.url}/hub/home").text)["Collab Alpha"]
+        assert '<span class="nexus-collab-state">running</span>' in entry
+        assert (
+            f'class="btn btn-xs btn-primary nexus-collab-open" href="/user/{TEAM_USER}/"' in entry
+        )
+        assert f'href="{quota}/{alpha}/stop?from=hub"' in entry
+        assert "/start" not in entry
+    assert TEAM_USER not in dan.get(f"{stack.hub.url}/hub/home").text
+    assert _as(stack, ANN).delete(f"consortia/{alpha}/collab").status_code == 202
+    stack.wait_gone(TEAM_USER)
