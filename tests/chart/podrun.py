@@ -52,6 +52,8 @@ class PodRunner:
         self.efs_root = efs_root
         self.workdir = workdir
         self.extra_env = extra_env or {}
+        # Downward API fields of the next pod (`run(..., job=, index=)` sets them).
+        self.fields: dict[str, str] = {}
         self.secret_values: dict[tuple[str, str], str] = {}
         for name, secret in by_kind(objects, "Secret").items():
             for key, value in (secret.get("data") or {}).items():
@@ -73,6 +75,12 @@ class PodRunner:
                 env[name] = str(item["value"])
                 continue
             source = item["valueFrom"]
+            if "fieldRef" in source:
+                # The downward API: what `fields` gives for this pod (the Job's name, ...).
+                path = source["fieldRef"]["fieldPath"]
+                assert path in self.fields, f"{name}: downward API field {path} not given"
+                env[name] = self.fields[path]
+                continue
             ref = source.get("secretKeyRef") or source.get("configMapKeyRef")
             assert ref is not None, f"{name}: unsupported valueFrom {source}"
             if "secretKeyRef" in source:
@@ -170,8 +178,22 @@ class PodRunner:
         wrapped = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c"]
         return [*wrapped, "\n".join(script)], env
 
-    def run(self, obj: Obj, *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        argv, _ = self.argv(obj)
+    def run(
+        self, obj: Obj, *, timeout: float = 300, job: str | None = None, index: int | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the workload's pod; for a CronJob, as a pod of the Job `job` (default: the
+        CronJob's name + "-1") that the schedule made, and with an Indexed Job's `index`
+        (JOB_COMPLETION_INDEX, 0 by default), as the Job controller sets them."""
+        name = str(obj["metadata"]["name"])
+        self.fields = {"metadata.labels['job-name']": job or f"{name}-1"}
+        extra = dict(self.extra_env)
+        spec = obj.get("spec", {}).get("jobTemplate", {}).get("spec", obj.get("spec", {}))
+        if spec.get("completionMode") == "Indexed":
+            self.extra_env["JOB_COMPLETION_INDEX"] = str(index or 0)
+        try:
+            argv, _ = self.argv(obj)
+        finally:
+            self.extra_env = extra
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         self.access_point()
         return result

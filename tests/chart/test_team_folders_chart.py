@@ -67,7 +67,7 @@ def test_the_teams_claims_go_through_their_own_access_points() -> None:
     )
 
 
-def test_only_the_sync_job_mounts_the_admin_claim_and_nothing_mounts_the_teams_claim() -> None:
+def test_only_the_sync_and_storage_jobs_mount_the_admin_claim_and_nothing_the_teams_claim() -> None:
     values = ci_values("eks-values.yaml")
     efs = merged_values(values)["efs"]
     objects = render(values)
@@ -76,7 +76,13 @@ def test_only_the_sync_job_mounts_the_admin_claim_and_nothing_mounts_the_teams_c
     }
     using = {name: _claims_of(o) & {TEAMS_CLAIM, ADMIN_CLAIM} for name, o in workloads.items()}
     # User pods (made by the hub, not the chart) are the only ones to mount the teams claim.
-    assert {n: c for n, c in using.items() if c} == {SYNC: {ADMIN_CLAIM}}
+    # The storage jobs read (scan, purge-plan) and archive (purge-execute) the team folders
+    # through the admin claim (tests/chart/test_storage_shards_chart.py checks their mounts).
+    storage = ("nexus-quota-scan", "nexus-quota-purge-plan", "nexus-quota-purge-execute")
+    assert {n: c for n, c in using.items() if c} == {
+        SYNC: {ADMIN_CLAIM},
+        **{name: {ADMIN_CLAIM} for name in storage},
+    }
     sync = workloads[SYNC]
     assert sync["spec"]["schedule"] == "*/10 * * * *"
     assert sync["spec"]["concurrencyPolicy"] == "Forbid"

@@ -144,11 +144,20 @@ def test_efs_is_mounted_only_where_needed(values_file: Path) -> None:
     # The users' directories, the purge state and nothing else: subPaths keep jobs out of the rest.
     merged = merged_values(load_yaml(values_file))
     values = merged["efs"]
+
+    # (On the homes' claim: the storage jobs' team folders are test_storage_shards_chart.py's.)
+    def on_homes_claim(pod: Obj, mount: Obj) -> bool:
+        return any(
+            v["name"] == mount["name"] and v["persistentVolumeClaim"]["claimName"] == claim
+            for v in pod.get("volumes", [])
+            if "persistentVolumeClaim" in v
+        )
+
     sub_paths = {
         m["subPath"]
         for name in mounted
         for m in pod_spec(named[name])["containers"][0]["volumeMounts"]
-        if "subPath" in m
+        if "subPath" in m and on_homes_claim(pod_spec(named[name]), m)
     }
     assert sub_paths == {
         values["homeDir"],
