@@ -154,3 +154,50 @@ def test_a_non_member_gets_403_from_the_hub(browser: Browser, team: Team) -> Non
         page.screenshot(path=str(SCREENSHOTS / "rtc-non-member-403.png"))
     finally:
         context.close()
+
+
+def test_a_member_starts_it_from_the_hub_home_page(browser: Browser, team: Team) -> None:
+    """ben stops the team server, signs in again (the home page lists the teams of the
+    sign-in's entitlements: he joined after his first), clicks Start on the hub's home page,
+    confirms on the quota service's page and lands in the team's JupyterLab."""
+    stack = team.stack
+    ben = stack.api(stack.user_token(BEN), timeout=120)
+    stack.clients.append(ben)
+    (mine,) = ben.get("me/collab").json()
+    cid = mine["consortium_id"]
+    assert ben.delete(f"consortia/{cid}/collab").status_code == 202
+    stack.wait_gone(TEAM_USER)
+    team.browsers[BEN] = stack.login(BEN)
+    context = _context(browser, team, BEN)
+    try:
+        page = context.new_page()
+        page.goto(f"{stack.hub.url}/hub/home")
+        entry = page.locator(f'li.nexus-collab-server[data-team-user="{TEAM_USER}"]')
+        expect(entry).to_contain_text(TEAM)
+        expect(entry).to_contain_text("stopped")
+        page.screenshot(path=str(SCREENSHOTS / "rtc-home-start.png"))
+        entry.get_by_role("link", name="Start").click()
+        page.wait_for_url(f"**/services/quota/collab/{cid}/start?from=hub")
+        assert stack.server(TEAM_USER) is None  # the confirmation page started nothing
+        expect(page.locator("#collab-confirm-what")).to_contain_text("billed to the")
+        page.get_by_role("button", name="Start the team server").click()
+        authorize = page.get_by_role("button", name=re.compile("Authorize", re.I))
+        page.wait_for_url(
+            re.compile(rf"/user/{re.escape(TEAM_USER)}/|/hub/api/oauth2/"), timeout=WAIT_MS
+        )
+        if "/oauth2/" in page.url and authorize.count():
+            authorize.first.click()
+        page.wait_for_url(re.compile(rf"/user/{re.escape(TEAM_USER)}/lab"), timeout=WAIT_MS)
+        expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=WAIT_MS)
+        page.screenshot(path=str(SCREENSHOTS / "rtc-home-started-lab.png"))
+        assert stack.server(TEAM_USER) is not None
+
+        # Back on the home page it runs: Open and Stop.
+        page.goto(f"{stack.hub.url}/hub/home")
+        expect(entry).to_contain_text("running")
+        expect(entry.get_by_role("link", name="Open")).to_have_attribute(
+            "href", f"/user/{TEAM_USER}/"
+        )
+        expect(entry.get_by_role("link", name="Stop")).to_be_visible()
+    finally:
+        context.close()
