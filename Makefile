@@ -52,7 +52,7 @@ test: venv postgres $(TEST_PREREQS) lint typecheck  ## run every test: unit, int
 test-fast: venv  ## unit tests only
 	$(VPY) -m pytest -m "not integration and not browser and not kernels and not slow" $(PYTEST_ARGS)
 
-BENCHES := bench-decisions bench-spawn bench-signin bench-streaming bench-scan bench-purge bench-hub-load
+BENCHES := bench-decisions bench-spawn bench-signin bench-streaming bench-scan bench-purge bench-scan-shards bench-hub-load
 bench: $(BENCHES)  ## every benchmark in bench/, one after the other (slow: tens of minutes)
 
 clean:  ## remove virtualenvs and build output (keeps .state)

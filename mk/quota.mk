@@ -16,6 +16,15 @@ bench-scan: venv  ## scan engine vs du -s at N and 2N files, peak memory -> benc
 bench-purge: venv  ## purge execute vs find -delete on identical trees -> bench/results/storage.json ("purge")
 	$(VPY) -m bench.storage_purge $(BENCH_ARGS)
 
+# Scan throughput with EFS-like latency: a FUSE passthrough with a fixed delay per metadata
+# operation (bench/fuse_delay.py, Debian's python3-pyfuse3; needs root and /dev/fuse), by shards
+# and workers per shard -> bench/results/storage_shards.json (docs/storage.md "Shards").
+/usr/lib/python3/dist-packages/pyfuse3.cpython-311-x86_64-linux-gnu.so /usr/bin/fusermount3:
+	apt-get install -y fuse3 python3-pyfuse3
+
+bench-scan-shards: venv /usr/lib/python3/dist-packages/pyfuse3.cpython-311-x86_64-linux-gnu.so /usr/bin/fusermount3  ## scan throughput under injected per-op latency (FUSE), shards x workers -> bench/results/storage_shards.json
+	$(VPY) -m bench.storage_shards --fuse-server bench/fuse_delay.py $(BENCH_ARGS)
+
 # BASE and HEAD side by side in git worktrees next to this checkout, interleaved (docs/benchmarks.md).
 BASE ?= c7aa747
 HEAD ?= HEAD
