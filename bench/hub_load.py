@@ -14,7 +14,12 @@ the websockets, stop the server) and come back (sign in, spawn) — see bench/hu
 Per step: sign-in and spawn throughput and latency, hub/proxy/quota CPU seconds and peak RSS,
 p50/p95/p99 of hub pages, the hub's API and the servers' API through the proxy, websocket
 failures and drops, failed spawns, and the quota decision latency (the hook's own timing in the
-hub's log, and the quota service's /metrics histogram of its spawn-decisions route).
+hub's log, and the quota service's /metrics histogram of its spawn-decisions route), and the
+hub's own request times from its log (without the proxy and this simulator).
+
+First, `--baseline-steps` (100) run the same way on a hub with the values before tuning put
+back (BASELINE_CONFIG), then the tuned hub (hub_config as committed) runs `--steps`: the JSON's
+`variants.baseline` and `variants.tuned`, one after the other in one run.
 
     make bench-hub-load    # bench/results/hub_load.json, docs/performance.md
 """
