@@ -82,6 +82,8 @@ def configure_local(c: Any, settings: HubSettings) -> QuotaSpawnHook:
     c.ReadyPollMixin.ready_poll_interval = settings.spawner_ready_poll_seconds
     c.SimpleLocalProcessSpawner.home_dir_template = str(settings.local_homes / "{username}")
     c.Spawner.start_timeout = settings.spawner_start_timeout
+    c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
+    c.JupyterHub.activity_resolution = settings.activity_resolution_seconds
     c.Spawner.http_timeout = settings.spawner_start_timeout
     if settings.singleuser_cmd:
         c.Spawner.cmd = list(settings.singleuser_cmd)

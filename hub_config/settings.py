@@ -232,6 +232,20 @@ class HubSettings(BaseSettings):
         "hub sees it as soon as it answers (hub_config/readiness.py; its own back-off waits up "
         "to 5 s); 0: off, the hub's back-off alone",
     )
+    # At N people (docs/performance.md); in z2jh the chart's hub.concurrentSpawnLimit and
+    # hub.config.JupyterHub.activity_resolution hold the same values.
+    concurrent_spawn_limit: int = Field(
+        default=200,
+        ge=1,
+        description="local only: spawns pending at once before the hub answers 429 "
+        "(JupyterHub's concurrent_spawn_limit, default 100; z2jh's 64)",
+    )
+    activity_resolution_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="local only: activity newer than the stored one by less than this is not "
+        "written to the hub's database (JupyterHub's activity_resolution, default 30)",
+    )
 
     # --- storage, local ---
     state_dir: Path = Field(
