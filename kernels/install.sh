@@ -74,8 +74,11 @@ fi
 # ipykernel (a dependency of some widget packages).
 if [ "$NAME" = "lab-server" ]; then
   rm -rf "$PREFIX/share/jupyter/kernels/python3"
-  mkdir -p "$PREFIX/etc/jupyter/jupyter_server_config.d"
-  cp "$DIR/jupyter_server_config.json" "$PREFIX/etc/jupyter/jupyter_server_config.d/nexus-lab.json"
+  # The env's own jupyter_server_config.json: jupyter-server reads only jpserver_extensions from
+  # jupyter_server_config.d/*.json, so settings placed there were never applied.
+  mkdir -p "$PREFIX/etc/jupyter"
+  rm -f "$PREFIX/etc/jupyter/jupyter_server_config.d/nexus-lab.json"
+  cp "$DIR/jupyter_server_config.json" "$PREFIX/etc/jupyter/jupyter_server_config.json"
   # JupyterLab's page settings: no build check at each page load (it runs yarn on the server;
   # every extension here is prebuilt and the env is read-only to the person).
   mkdir -p "$PREFIX/etc/jupyter/labconfig"

@@ -3,7 +3,8 @@ goes"), checked in the real .venv-lab that `make kernels` installs:
 
 - nexus_lazy_iri: importing jupyter-server's event validators does not build rfc3987-syntax's
   IRI grammar, and jsonschema's "iri" formats still validate exactly as before;
-- the extension manager is the read-only one and the page's build check is off;
+- the extension manager is the read-only one and the page's build check is off, and the lab
+  server applies its settings (no native "python3" kernel of its own);
 - the env ships bytecode (compileall at install).
 """
 
@@ -67,7 +68,9 @@ def test_iri_grammar_is_built_on_first_use_and_validates_as_before() -> None:
 
 def test_lab_env_has_the_installed_start_up_settings() -> None:
     etc = LAB_VENV / "etc" / "jupyter"
-    installed = json.loads((etc / "jupyter_server_config.d" / "nexus-lab.json").read_text())
+    installed = json.loads((etc / "jupyter_server_config.json").read_text())
+    # jupyter-server reads only jpserver_extensions from the .d folder: nothing else goes there
+    assert not (etc / "jupyter_server_config.d" / "nexus-lab.json").exists()
     assert installed == json.loads((LAB / "jupyter_server_config.json").read_text())
     assert installed["LabApp"]["extension_manager"] == "readonly"
     page = json.loads((etc / "labconfig" / "page_config.json").read_text())
@@ -84,3 +87,23 @@ def test_lab_env_ships_bytecode() -> None:
     for module in ("jupyter_server/serverapp.py", "jupyterlab/labapp.py", "jsonschema/_format.py"):
         src = site / module
         assert (src.parent / "__pycache__" / f"{src.stem}.{tag}.pyc").exists(), module
+
+
+def test_lab_server_applies_the_env_settings() -> None:
+    """jupyter-server's own view: the env's settings are loaded (not only installed)."""
+    code = (
+        "import json\n"
+        "from jupyter_server.serverapp import ServerApp\n"
+        "app = ServerApp()\n"
+        "app.load_config_file()\n"
+        "print(json.dumps({'manager': app.config.LabApp.extension_manager,"
+        " 'native': app.config.KernelSpecManager.ensure_native_kernel}))\n"
+    )
+    proc = subprocess.run(
+        [str(LAB_PYTHON), "-c", code], capture_output=True, text=True, check=False, cwd="/tmp"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {
+        "manager": "readonly",
+        "native": False,
+    }
