@@ -31,10 +31,24 @@ from bench.storage_trees import BENCH_DIR, REPO, build_tree, stamp
 
 RESULTS = REPO / "bench" / "results" / "storage_shards.json"
 FUSE_PYTHON = "/usr/bin/python3"  # Debian's, with python3-pyfuse3
-CONFIGS = [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1)]
+# (shards, worker processes per shard, threads per shard): threads > 1 replaces the processes.
+CONFIGS = [
+    (1, 1, 1),
+    (1, 2, 1),
+    (1, 4, 1),
+    (1, 1, 4),
+    (1, 1, 8),
+    (1, 1, 16),
+    (2, 1, 1),
+    (2, 2, 1),
+    (2, 1, 8),
+    (4, 1, 1),
+    (4, 1, 4),
+    (8, 1, 1),
+]
 
 
-def shard_worker(root: str, index: int, count: int, workers: int) -> None:
+def shard_worker(root: str, index: int, count: int, workers: int, threads: int = 1) -> None:
     """One shard's scan, as `nexus-quota scan --shard-index/--shard-count` does it."""
     from quota_service.filesystem.scanner import discover_targets, scan_targets
     from quota_service.filesystem.shards import Shard
@@ -47,7 +61,7 @@ def shard_worker(root: str, index: int, count: int, workers: int) -> None:
         if shard.holds(os.path.basename(t.path))
     ]
     files = dirs = 0
-    for usage in scan_targets(targets, workers=workers):
+    for usage in scan_targets(targets, workers=workers, threads=threads):
         files += usage.files
         dirs += usage.dirs
     print(json.dumps({"seconds": time.perf_counter() - start, "files": files, "dirs": dirs}))
@@ -84,7 +98,7 @@ class Mount:
         return int(m.group(1)) if m else -1
 
 
-def run_config(root: Path, shards: int, workers: int) -> dict[str, Any]:
+def run_config(root: Path, shards: int, workers: int, threads: int = 1) -> dict[str, Any]:
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -92,7 +106,7 @@ def run_config(root: Path, shards: int, workers: int) -> dict[str, Any]:
                 sys.executable,
                 "-c",
                 "import sys; from bench.storage_shards import shard_worker; "
-                f"shard_worker({str(root)!r}, {i}, {shards}, {workers})",
+                f"shard_worker({str(root)!r}, {i}, {shards}, {workers}, {threads})",
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -110,6 +124,7 @@ def run_config(root: Path, shards: int, workers: int) -> dict[str, Any]:
     return {
         "shards": shards,
         "workers_per_shard": workers,
+        "threads_per_shard": threads,
         "wall_seconds": round(wall, 3),
         "slowest_shard_seconds": round(max(o["seconds"] for o in outs), 3),
         "files": files,
@@ -140,10 +155,10 @@ def main() -> None:
         single = run_config(mnt / "homes", 1, 1)
     finally:
         ops = counting.close()
-    for shards, workers in CONFIGS:
+    for shards, workers, threads in CONFIGS:
         m = Mount(args.fuse_server, src, mnt, args.delay_ms)
         try:
-            row = run_config(mnt / "homes", shards, workers)
+            row = run_config(mnt / "homes", shards, workers, threads)
         finally:
             m.close()
         row["speedup"] = round(row["files_per_second"] / single["files_per_second"], 2)

@@ -73,6 +73,14 @@ def _finish(report: StepReport[R], as_json: bool) -> None:
 @click.command()
 @click.option("--workers", type=int, help="scanner processes (default: one per CPU)")
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1, max=256),
+    default=1,
+    envvar="NEXUS_SCAN_THREADS",
+    help="scan this many directories at once on threads of one process instead of worker "
+    "processes (for EFS, where each stat waits on the server) [env NEXUS_SCAN_THREADS; 1]",
+)
+@click.option(
     "--metrics-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="write Prometheus gauges here (textfile-collector format)",
@@ -98,6 +106,7 @@ def _finish(report: StepReport[R], as_json: bool) -> None:
 def scan(
     state: CliState,
     workers: int | None,
+    threads: int,
     metrics_file: Path | None,
     progress: bool | None,
     shard_index: int | None,
@@ -140,10 +149,11 @@ def scan(
                 metrics_file=metrics_file,
                 shard=shard,
                 run_id=run_id,
+                threads=threads,
             )
     else:
         report = service.scan(
-            workers=workers, metrics_file=metrics_file, shard=shard, run_id=run_id
+            workers=workers, metrics_file=metrics_file, shard=shard, run_id=run_id, threads=threads
         )
     data: dict[str, Any] = report.as_dict()
     emit(data, as_json)

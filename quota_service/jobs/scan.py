@@ -107,6 +107,7 @@ class StorageService:
         progress: Callable[[RootUsage], None] | None = None,
         metrics_file: Path | None = None,
         shard: Shard | None = None,
+        threads: int = 1,
         run_id: str | None = None,
     ) -> ScanReport:
         """Scan this shard's directories (all of them by default), then record one snapshot per
@@ -123,7 +124,7 @@ class StorageService:
         # Team folders: the same walk, a snapshot per folder with its bytes by file owner.
         targets += discover_team_targets(os.fsencode(self.factory.settings.teams_root))
         targets = [t for t in targets if shard.holds(os.path.basename(t.path))]
-        results = list(scan_targets(targets, workers=workers, progress=progress))
+        results = list(scan_targets(targets, workers=workers, progress=progress, threads=threads))
         seconds = (datetime.now(UTC) - started).total_seconds()
         report = ScanReport(measured_at, seconds, len(targets), run_id=run_id, shard=shard)
         for r in results:

@@ -249,3 +249,22 @@ def test_the_shard_of_a_name_is_stable_and_spread() -> None:
         counts[shard_of(f"person-{i}", 4)] += 1
     assert all(900 < c < 1100 for c in counts), counts
     assert Shard(0, 1).holds("anything") and not Shard(1, 2).holds("x") == Shard(0, 2).holds("x")
+
+
+def test_threads_measure_what_worker_processes_measure(tmp_path: Path) -> None:
+    from quota_service.filesystem.scanner import discover_targets, scan_targets
+
+    lay = layout(tmp_path / "efs", PEOPLE)
+    for i, name in enumerate(PEOPLE):
+        put(lay.home(name) / "a" / "b" / "f.dat", b"x" * (3000 * (i + 1)))
+        os.link(lay.home(name) / "a" / "b" / "f.dat", lay.home(name) / "hard.dat")
+        os.symlink("/etc", lay.home(name) / "etc-link")
+        put(lay.scr(name) / "s.dat", b"s" * (i + 1))
+    targets = discover_targets(os.fsencode(lay.homes), os.fsencode(lay.scratch))
+
+    def key(u: Any) -> tuple[Any, ...]:
+        return (u.user, u.area, u.bytes_allocated, u.bytes_apparent, u.files, u.dirs, u.issues)
+
+    by_process = sorted(key(u) for u in scan_targets(targets, workers=2))
+    by_thread = sorted(key(u) for u in scan_targets(targets, threads=8))
+    assert by_thread == by_process and len(by_thread) == 2 * len(PEOPLE)
