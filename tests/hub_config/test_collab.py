@@ -302,3 +302,11 @@ def test_the_home_page_starts_and_stops_every_team_of_the_person(
     assert TEAM_USER not in dan.get(f"{stack.hub.url}/hub/home").text
     assert _as(stack, ANN).delete(f"consortia/{alpha}/collab").status_code == 202
     stack.wait_gone(TEAM_USER)
+
+    # Removed from the team (his share revoked): gone from his home page at the next sign-in.
+    assert _as(stack, ANN).delete(f"consortia/{alpha}/members/{BEN}").status_code == 200
+    ben_home = stack.login(BEN).get(f"{stack.hub.url}/hub/home").text
+    assert _home_entries(ben_home) == {}
+    assert TEAM_USER not in ben_home
+    readded = _as(stack, ANN).post(f"consortia/{alpha}/members", json={"username": BEN})
+    assert readded.status_code == 201, readded.text
