@@ -7,7 +7,9 @@ time goes"). `ReadyPollMixin` makes `start` itself wait, at a fixed short interv
 server's `api` endpoint answers (any status below 500, as the hub accepts), until the server's
 process has ended, or until `http_timeout`; then the hub's own wait succeeds at its first try.
 
-`ready_poll_interval` (hub setting `spawner_ready_poll_seconds`) 0 switches it off.
+`ready_poll_interval` (hub setting `spawner_ready_poll_seconds`) 0 switches it off. A server
+that never answers is now given up after this wait and then the hub's own (up to twice
+`http_timeout`), or at `start_timeout` if that comes first.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ async def answers(client: AsyncHTTPClient, url: str) -> bool:
         return True
     except HTTPClientError as e:
         return e.code < 500
-    except OSError:
+    except Exception:  # refused, reset, TLS, DNS, ...: not up yet; the hub's own wait decides
         return False
 
 
