@@ -32,7 +32,9 @@ from tests.support.processes import TEST_OUTPUT
 
 pytestmark = pytest.mark.chart
 
-SHARDED = {"jobs": {"scan": {"shards": 3, "parallelism": 2}, "purgePlan": {"shards": 4}}}
+SHARDED = {
+    "jobs": {"scan": {"shards": 3, "parallelism": 2, "threads": 8}, "purgePlan": {"shards": 4}}
+}
 
 
 def _env(container: Obj) -> dict[str, Obj]:
@@ -52,6 +54,8 @@ def test_scan_and_purge_plan_are_indexed_jobs_with_the_teams_mounted() -> None:
         (container,) = pod_spec(cron[name])["containers"]
         env = _env(container)
         assert env["NEXUS_QUOTA_STORAGE_SHARDS"]["value"] == str(shards)
+        if name == "nexus-quota-scan":
+            assert env["NEXUS_SCAN_THREADS"]["value"] == "8"
         assert env[run_env]["valueFrom"] == {
             "fieldRef": {"fieldPath": "metadata.labels['job-name']"}
         }
