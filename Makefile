@@ -40,6 +40,7 @@ lint: venv  ## ruff lint + format check
 
 typecheck: venv  ## mypy over the project packages
 	$(VENV)/bin/mypy quota_service hub_config dev bench tests
+	$(VENV)/bin/mypy kernels/envtools/src
 
 postgres:  ## make sure PostgreSQL at 127.0.0.1:5432 is up
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
