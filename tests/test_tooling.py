@@ -40,7 +40,19 @@ def test_every_bench_script_has_a_documented_make_target() -> None:
         if 'if __name__ == "__main__":' in p.read_text()
     ]
     assert "storage_scan" in scripts and "streaming_reads" in scripts
-    missing = [s for s in scripts if f"bench.{s}" not in recipes and f"bench/{s}.py" not in recipes]
+
+    def named_in(text: str, script: str) -> bool:
+        return f"bench.{script}" in text or f"{script}.py" in text
+
+    # A script another benchmark starts as its child process (the light single-user server, the
+    # profiled service) is run by that benchmark's target.
+    covered = {s for s in scripts if named_in(recipes, s)}
+    for _ in scripts:
+        for s in scripts:
+            parents = [c for c in covered if c != s]
+            if any(named_in((REPO / "bench" / f"{c}.py").read_text(), s) for c in parents):
+                covered.add(s)
+    missing = [s for s in scripts if s not in covered]
     assert not missing, f"bench/ scripts no documented make target runs: {missing}"
 
 
