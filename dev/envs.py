@@ -96,6 +96,12 @@ def hub_spawn_env(
 
 
 # --- what `make dev` gives each of its processes ---
+def teams_dir(s: DevSettings) -> Path:
+    """The team folders, <state>/teams/<team_dir>: made by the quota service, linked into
+    members' homes as ~/teams/<team_dir> by the hub's local applier."""
+    return s.state_dir / "teams"
+
+
 def dev_quota_env(s: DevSettings, tokens: Mapping[str, str]) -> dict[str, str]:
     return {
         **quota_env(
@@ -105,6 +111,9 @@ def dev_quota_env(s: DevSettings, tokens: Mapping[str, str]) -> dict[str, str]:
         ),
         **quota_oauth_env(port=s.ports.quota, public_url=s.hub_url),
         "NEXUS_QUOTA_ADMIN_GROUPS": json.dumps(list(ADMIN_GROUPS)),
+        # Creating a consortium makes its folder here at once (`teams sync` at start-up
+        # makes any missing); the hub links members' homes to the same folder.
+        "NEXUS_QUOTA_TEAMS__ROOT": str(teams_dir(s)),
     }
 
 
@@ -121,6 +130,7 @@ def dev_hub_env(s: DevSettings, tokens: Mapping[str, str]) -> dict[str, str]:
         "NEXUS_BIND_URL": s.hub_url,
         "NEXUS_HUB_BIND_URL": local_url(s.ports.hub_api),
         "NEXUS_PROXY_API_URL": local_url(s.ports.proxy_api),
+        "NEXUS_TEAMS_DIR": str(teams_dir(s)),  # = the quota service's teams.root
         # dev/jupyterhub_config.py: the user servers' extra environment, the dev-admin service.
         "NEXUS_DEV_SINGLEUSER_ENV": json.dumps(singleuser_env(s)),
         "NEXUS_DEV_ADMIN_TOKEN": tokens["admin_token"],

@@ -25,6 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from quota_service.cli.teams import EXIT_PARTIAL as EXIT_TEAMS_PARTIAL
+
 from . import envs, irsa
 from .accounts import ACCOUNTS, QuotaCli, SeedError, seed
 from .poll import poll_until
@@ -240,10 +242,17 @@ class Platform:
             try:
                 cli.run("db", "upgrade")
                 self.seeded = seed(cli)
+                # Every consortium's folder, also those made before team folders existed.
+                synced = cli.run("teams", "sync", "--create-root", ok=(0, EXIT_TEAMS_PARTIAL))
             except SeedError as exc:
                 raise PlatformError(f"{exc} (log: {s.log('quota-seed')})") from None
         for line in self.seeded:
             self._say(line)
+        if synced.returncode == EXIT_TEAMS_PARTIAL:
+            self._say(
+                f"some team folders under {envs.teams_dir(s)} could not be made (owner root, "
+                f"group the team's gid needs root); see {s.log('quota-seed')}"
+            )
 
     def _write_kernelspecs(self) -> None:
         """Roman kernelspecs, in a Jupyter data dir that only the dev lab server reads."""
