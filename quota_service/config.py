@@ -211,6 +211,15 @@ class Settings(BaseSettings):
         description="shards of the storage root that `scan` and `purge plan` split into (the "
         "Indexed Jobs' completions); each run's --shard-count defaults to it",
     )
+    scan_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        validation_alias=_env("scan_threads", "NEXUS_SCAN_THREADS"),
+        description="directories `scan` measures at once on threads of one process (for EFS, "
+        "where each stat waits on the server; the chart's jobs.scan.threads); --threads "
+        "overrides it",
+    )
     archive: ArchiveSettings = Field(
         default_factory=ArchiveSettings, description="archives of homes (S3)"
     )

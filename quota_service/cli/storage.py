@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..filesystem.scanner import RootUsage
-from ..filesystem.shards import Shard
+from ..filesystem.shards import INDEX_ENV, Shard
 from ..jobs.purge import PurgeService
 from ..jobs.results import R, StepReport
 from ..jobs.scan_shards import combine
@@ -36,6 +36,7 @@ USER_OPTION = click.option(
 SHARD_INDEX_OPTION = click.option(
     "--shard-index",
     type=click.IntRange(min=0),
+    envvar=INDEX_ENV,
     help="this pod's shard [default: $JOB_COMPLETION_INDEX, set in Indexed Job pods; else 0]",
 )
 SHARD_COUNT_OPTION = click.option(
@@ -75,10 +76,8 @@ def _finish(report: StepReport[R], as_json: bool) -> None:
 @click.option(
     "--threads",
     type=click.IntRange(min=1, max=256),
-    default=1,
-    envvar="NEXUS_SCAN_THREADS",
     help="scan this many directories at once on threads of one process instead of worker "
-    "processes (for EFS, where each stat waits on the server) [env NEXUS_SCAN_THREADS; 1]",
+    "processes (for EFS, where each stat waits on the server) [default: setting scan_threads]",
 )
 @click.option(
     "--metrics-file",
@@ -106,7 +105,7 @@ def _finish(report: StepReport[R], as_json: bool) -> None:
 def scan(
     state: CliState,
     workers: int | None,
-    threads: int,
+    threads: int | None,
     metrics_file: Path | None,
     progress: bool | None,
     shard_index: int | None,
@@ -123,6 +122,8 @@ def scan(
     recorded).
     """
     shard = _shard(state, shard_index, shard_count)
+    if threads is None:
+        threads = state.factory().settings.scan_threads
     if (not shard.whole or combine_only) and not run_id:
         raise click.UsageError("--run-id (or NEXUS_SCAN_RUN_ID) is required with shards")
     if combine_only:

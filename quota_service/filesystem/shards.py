@@ -45,18 +45,10 @@ class Shard:
 
     @classmethod
     def resolve(cls, index: int | None, count: int | None, default_count: int = 1) -> Shard:
-        """From the command line, else `JOB_COMPLETION_INDEX` and the configured count.
+        """From the command line (whose --shard-index reads `JOB_COMPLETION_INDEX`, which
+        Indexed Job pods get) and the configured count; no index means shard 0.
 
-        Raises ValueError (a usage error) for an index out of range or one that is not a number.
+        Raises ValueError (a usage error) for an index out of range.
         """
         n = count if count is not None else default_count
-        if index is None:
-            raw = os.environ.get(INDEX_ENV, "")
-            if raw.strip():
-                try:
-                    index = int(raw)
-                except ValueError:
-                    raise ValueError(f"{INDEX_ENV}={raw!r} is not a shard index") from None
-            else:
-                index = 0
-        return cls(index, n)
+        return cls(0 if index is None else index, n)

@@ -172,6 +172,9 @@ def test_no_module_reads_a_setting_from_the_environment_itself() -> None:
         "quota_service/app.py": {"PROMETHEUS_MULTIPROC_DIR", "LOOP_GUARD_ENV"},
         # The CLI's --actor names who the audit log records, per command, not a setting.
         "quota_service/cli/main.py": {"PROMETHEUS_MULTIPROC_DIR", "NEXUS_QUOTA_ACTOR"},
+        # Per pod, not settings: Kubernetes gives each Indexed Job pod its index, and the run
+        # id is the Job's name (the chart's downward API).
+        "quota_service/cli/storage.py": {"INDEX_ENV", "NEXUS_SCAN_RUN_ID", "NEXUS_PURGE_RUN_ID"},
     }
     found: dict[str, set[str]] = {}
     for path in sorted((REPO / "quota_service").rglob("*.py")):
